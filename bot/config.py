@@ -1,0 +1,210 @@
+"""Settings: config.yaml validated by pydantic, with secrets and deployment URLs from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
+
+# Environment variable -> dotted settings key. Environment wins over the file.
+ENV_OVERRIDES: dict[str, str] = {
+    "TELEGRAM_BOT_TOKEN": "telegram.token",
+    "TELEGRAM_WEBHOOK_URL": "telegram.webhook_url",
+    "TELEGRAM_WEBHOOK_SECRET": "telegram.webhook_secret",
+    "TWILIO_ACCOUNT_SID": "twilio.account_sid",
+    "TWILIO_AUTH_TOKEN": "twilio.auth_token",
+    "DATABASE_URL": "database.url",
+    "VMITRA_SECRET_KEY": "secret_key",
+    "VMITRA_PUBLIC_BASE_URL": "http.public_base_url",
+    "VMITRA_DATA_DIR": "data_dir",
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the bad key and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///data/vmitra.db"
+    echo: bool = False
+    pool_size: int = Field(10, ge=1, le=200)
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+
+class BoundingBox(_Section):
+    min_lat: float = Field(ge=-90, le=90)
+    max_lat: float = Field(ge=-90, le=90)
+    min_lon: float = Field(ge=-180, le=180)
+    max_lon: float = Field(ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BoundingBox:
+        if self.min_lat >= self.max_lat or self.min_lon >= self.max_lon:
+            raise ValueError("min_lat/min_lon must be below max_lat/max_lon")
+        return self
+
+    def contains(self, lat: float, lon: float) -> bool:
+        return self.min_lat <= lat <= self.max_lat and self.min_lon <= lon <= self.max_lon
+
+
+class ServiceAreaSettings(_Section):
+    bounding_box: BoundingBox = BoundingBox(min_lat=21.0, max_lat=25.5, min_lon=77.9, max_lon=83.0)
+    districts: list[str] = Field(default_factory=list)
+
+
+class NearbySettings(_Section):
+    radius_m: int = Field(750, gt=0, le=5000)
+    max_radius_m: int = Field(5000, gt=0, le=20000)
+    page_size: int = Field(10, ge=1, le=50)
+
+
+class TelegramSettings(_Section):
+    token: SecretStr | None = None
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    webhook_url: str | None = None
+    webhook_path: str = "/telegram/webhook"
+    webhook_secret: SecretStr | None = None
+    poll_timeout_s: int = Field(30, ge=0, le=60)
+    connection_pool_size: int = Field(64, ge=1, le=1024)
+
+
+class TwilioSettings(_Section):
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    api_base_url: str | None = None
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_base_url: str | None = None
+    max_upload_bytes: int = Field(12 * 1024 * 1024, gt=0)
+
+
+class WebchatSettings(_Section):
+    enabled: bool = True
+
+
+class PhotoSettings(_Section):
+    dir: str = "photos"
+    max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    max_pixels: int = Field(40_000_000, gt=0)
+    min_side_px: int = Field(64, gt=0)
+    min_per_complaint: int = Field(1, ge=0)
+    max_per_complaint: int = Field(5, ge=1, le=10)
+
+
+class ComplaintSettings(_Section):
+    id_prefix: str = Field("VM", pattern=r"^[A-Z]{1,6}$")
+
+
+class HelplineSettings(_Section):
+    phone: str = "1912"
+    nidaan_url: str = "https://www.mpeznidaan.in"
+
+
+class DialogSettings(_Section):
+    default_language: Literal["en", "hi"] = "en"
+    workers: int = Field(32, ge=1, le=1024)
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot; see config.yaml for what each one means."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    data_dir: Path = Path("data")
+    secret_key: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    database: DatabaseSettings = DatabaseSettings()
+    service_area: ServiceAreaSettings = ServiceAreaSettings()
+    nearby: NearbySettings = NearbySettings()
+    telegram: TelegramSettings = TelegramSettings()
+    twilio: TwilioSettings = TwilioSettings()
+    http: HttpSettings = HttpSettings()
+    webchat: WebchatSettings = WebchatSettings()
+    photos: PhotoSettings = PhotoSettings()
+    complaints: ComplaintSettings = ComplaintSettings()
+    helpline: HelplineSettings = HelplineSettings()
+    dialog: DialogSettings = DialogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only the merged dict handed to the constructor counts: load_settings builds it
+        # from the YAML file and the explicit ENV_OVERRIDES map.
+        return (init_settings,)
+
+    @property
+    def photo_dir(self) -> Path:
+        path = Path(self.photos.dir)
+        return path if path.is_absolute() else self.data_dir / path
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[leaf] = value
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown setting (check the spelling against config.yaml)"
+    shown = "" if error["type"] in ("extra_forbidden", "missing") else f" (got {error.get('input')!r})"
+    return f"{key}: {message}{shown}"
+
+
+def load_settings(path: Path | str | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the YAML file, apply environment overrides, validate; raise ConfigError with a clear message."""
+    config_path = Path(path) if path else DEFAULT_CONFIG_PATH
+    env = os.environ if environ is None else environ
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8")) if config_path.exists() else {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
+    if path and not config_path.exists():
+        raise ConfigError(f"{config_path}: file not found")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: the top level must be a mapping of settings")
+    for env_name, dotted in ENV_OVERRIDES.items():
+        value = env.get(env_name)
+        if value:
+            _set_dotted(raw, dotted, value)
+    try:
+        return Settings(**raw)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(err) for err in exc.errors())
+        raise ConfigError(f"{config_path}: invalid setting: {problems}") from None

@@ -1,0 +1,28 @@
+"""All models, importable from one place (Alembic reads Base.metadata from here)."""
+
+from storage.models.base import Base, UTCDateTime, utcnow
+from storage.models.citizens import ChannelIdentity, Citizen
+from storage.models.complaints import Complaint, ComplaintPhoto, StatusChange
+from storage.models.consumers import Consumer
+from storage.models.officers import Assignment, Officer
+from storage.models.rewards import Payout, Reward
+from storage.models.system import AuditEntry, DialogState, ProcessedUpdate
+
+__all__ = [
+    "Assignment",
+    "AuditEntry",
+    "Base",
+    "ChannelIdentity",
+    "Citizen",
+    "Complaint",
+    "ComplaintPhoto",
+    "Consumer",
+    "DialogState",
+    "Officer",
+    "Payout",
+    "ProcessedUpdate",
+    "Reward",
+    "StatusChange",
+    "UTCDateTime",
+    "utcnow",
+]

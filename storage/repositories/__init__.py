@@ -1,0 +1,23 @@
+"""Repositories: the only code that issues queries. One module per aggregate, each bound to a session."""
+
+from storage.repositories.audit import AuditRepository
+from storage.repositories.citizens import CitizenRepository
+from storage.repositories.complaints import ComplaintRepository
+from storage.repositories.consumers import ConsumerRepository, NearbyConsumer, NearbyPage
+from storage.repositories.dialog_states import DialogStateRepository
+from storage.repositories.officers import OfficerRepository
+from storage.repositories.processed_updates import ProcessedUpdateRepository
+from storage.repositories.rewards import RewardRepository
+
+__all__ = [
+    "AuditRepository",
+    "CitizenRepository",
+    "ComplaintRepository",
+    "ConsumerRepository",
+    "DialogStateRepository",
+    "NearbyConsumer",
+    "NearbyPage",
+    "OfficerRepository",
+    "ProcessedUpdateRepository",
+    "RewardRepository",
+]

@@ -1,0 +1,24 @@
+"""Exactly-once bookkeeping for inbound updates."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import ProcessedUpdate
+
+
+class ProcessedUpdateRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def seen(self, channel: str, update_id: str) -> bool:
+        stmt = select(ProcessedUpdate.update_id).where(
+            ProcessedUpdate.channel == channel, ProcessedUpdate.update_id == update_id
+        )
+        return await self.session.scalar(stmt) is not None
+
+    async def mark(self, channel: str, update_id: str) -> None:
+        """Record the update; a concurrent duplicate fails the primary key and rolls its transaction back."""
+        self.session.add(ProcessedUpdate(channel=channel, update_id=update_id))
+        await self.session.flush()
