@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 
 from storage.models import DialogState
 
@@ -23,7 +24,9 @@ class DialogStateRepository:
             self.session.add(state)
         else:
             state.step = step
-            state.data = dict(data)  # a new dict, so the JSON column sees the change
+            state.data = dict(data)
+            # Nested lists and dicts may have been changed in place: always write the column.
+            flag_modified(state, "data")
             state.version += 1
         await self.session.flush()
         return state

@@ -1,0 +1,77 @@
+"""Fixtures for dialog transcripts: a runtime on a fresh SQLite database with a few consumers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from bot.app import Runtime, build_runtime
+from bot.config import Settings, load_settings
+from storage.db import Database
+from storage.models import Consumer
+from storage.repositories import ConsumerRepository
+from tests.conversation import Chat, MemoryAdapter
+
+# A small register around Jabalpur's Wright Town (23.1685 N, 79.9338 E).
+CONSUMERS = [
+    ("N3330008565", "H.No 12, Wright Town, Jabalpur", "LV-1", 2.0, 23.16850, 79.93380),
+    ("N3330008566", "Shop 4, Russell Chowk, Jabalpur", "LV-2", 5.0, 23.16900, 79.93420),
+    ("N3330008567", "Plot 9, Napier Town, Jabalpur", "LV-1", 1.0, 23.17100, 79.93600),
+    ("N3330008568", "Mill Road, Jabalpur", "LV-4", 25.0, 23.17500, 79.93900),
+]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    settings = load_settings(environ={})
+    return settings.model_copy(update={"data_dir": tmp_path / "data"})
+
+
+@pytest.fixture
+async def runtime(settings: Settings, sqlite_db: Database) -> AsyncIterator[Runtime]:
+    async with sqlite_db.transaction() as session:
+        repo = ConsumerRepository(session)
+        for ivrs, address, category, load, lat, lon in CONSUMERS:
+            await repo.add(
+                Consumer(
+                    ivrs=ivrs,
+                    name="Private Name",
+                    address=address,
+                    district="Jabalpur",
+                    category=category,
+                    sanctioned_load_kw=load,
+                    latitude=lat,
+                    longitude=lon,
+                )
+            )
+    runtime = await build_runtime(settings, sqlite_db)
+    yield runtime
+    await runtime.engine.drain()
+
+
+@pytest.fixture
+def adapter() -> MemoryAdapter:
+    return MemoryAdapter()
+
+
+@pytest.fixture
+def new_chat(runtime: Runtime, adapter: MemoryAdapter) -> Callable[..., Chat]:
+    def make(user_id: str = "1001", language: str = "en") -> Chat:
+        return Chat(runtime.engine, adapter, user_id=user_id, language=language)
+
+    return make
+
+
+@pytest.fixture
+def chat(new_chat: Callable[..., Chat]) -> Chat:
+    return new_chat()
+
+
+async def register(chat: Chat, phone: str = "+919876543210", language: str = "English") -> None:
+    """Walks a new user through registration."""
+    await chat.send("/start")
+    await chat.press(language)
+    await chat.press("agree" if language == "English" else "सहमत")
+    await chat.share_contact(phone)
