@@ -89,6 +89,25 @@ class TwilioSettings(_Section):
     account_sid: str | None = None
     auth_token: SecretStr | None = None
     api_base_url: str | None = None
+    webhook_path: str = "/twilio/whatsapp"
+    max_send_attempts: int = Field(5, ge=1, le=20)
+
+
+class WhatsAppTemplates(_Section):
+    """Content SIDs (HX...) of approved templates, one per kind of pushed message."""
+
+    status_update: str | None = None
+    officer_assignment: str | None = None
+    reward_update: str | None = None
+    generic: str | None = None
+
+
+class WhatsAppSettings(_Section):
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    session_window_hours: float = Field(24, gt=0, le=24)
+    media_url_ttl_s: int = Field(3600, ge=60, le=7 * 24 * 3600)
+    templates: WhatsAppTemplates = WhatsAppTemplates()
 
 
 class HttpSettings(_Section):
@@ -138,6 +157,7 @@ class Settings(BaseSettings):
     nearby: NearbySettings = NearbySettings()
     telegram: TelegramSettings = TelegramSettings()
     twilio: TwilioSettings = TwilioSettings()
+    whatsapp: WhatsAppSettings = WhatsAppSettings()
     http: HttpSettings = HttpSettings()
     webchat: WebchatSettings = WebchatSettings()
     photos: PhotoSettings = PhotoSettings()

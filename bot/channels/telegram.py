@@ -1,0 +1,189 @@
+"""The Telegram channel: python-telegram-bot as transport (polling or webhook), drawing neutral replies natively."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from typing import Any
+
+from aiohttp import web
+from telegram import BotCommand, ReplyKeyboardRemove, Update
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from bot.channels.telegram_wire import event_from_update, markup_for, split_text
+from bot.engine import AttachmentTooLarge, AttachmentUnavailable, DialogEngine
+from bot.events import Attachment, Reply
+from bot.i18n import LANGUAGES, translate
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+COMMANDS = ("start", "report", "nearby", "status", "language", "cancel", "help")
+ALLOWED_UPDATES = ["message", "callback_query"]
+SEND_ATTEMPTS = 3
+
+
+class TelegramChannel:
+    """Receives updates through python-telegram-bot and sends the engine's replies back."""
+
+    name = "telegram"
+    numbered_choices = False
+
+    def __init__(
+        self,
+        engine: DialogEngine,
+        token: str,
+        *,
+        base_url: str,
+        base_file_url: str,
+        pool_size: int = 64,
+        poll_timeout_s: int = 30,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.poll_timeout_s = poll_timeout_s
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
+        builder = (
+            ApplicationBuilder()
+            .token(token)
+            .base_url(base_url)
+            .base_file_url(base_file_url)
+            .concurrent_updates(True)
+            .connection_pool_size(pool_size)
+            .pool_timeout(10)
+        )
+        if webhook_url:
+            builder = builder.updater(None)
+        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+        self._keyboard_open: set[str] = set()
+
+    @property
+    def bot(self) -> Any:
+        return self.application.bot
+
+    async def start(self) -> None:
+        """Connect, register the commands in both languages, and start polling (or set the webhook)."""
+        await self.application.initialize()
+        await self._set_commands()
+        await self.application.start()
+        if self.webhook_url:
+            await self.bot.set_webhook(
+                self.webhook_url, secret_token=self.webhook_secret, allowed_updates=ALLOWED_UPDATES
+            )
+        else:
+            assert self.application.updater is not None
+            await self.bot.delete_webhook()
+            await self.application.updater.start_polling(
+                poll_interval=0, timeout=self.poll_timeout_s, allowed_updates=ALLOWED_UPDATES
+            )
+
+    async def stop(self) -> None:
+        if self.application.updater is not None and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.engine.drain()
+        await self.application.shutdown()
+
+    async def _set_commands(self) -> None:
+        for language in LANGUAGES:
+            commands = [BotCommand(c, translate(language, f"commands.{c}")) for c in COMMANDS]
+            await self.bot.set_my_commands(commands, language_code=None if language == "en" else language)
+
+    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Turns the update into an event and queues it before anything can reorder it."""
+        event = event_from_update(update)
+        future = self.engine.submit(event, self) if event is not None else None
+        if update.callback_query is not None:
+            try:
+                await update.callback_query.answer()
+            except TelegramError as exc:
+                log.info("callback query not answered: %s", exc)
+        if future is not None:
+            await asyncio.shield(future)
+
+    async def _on_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram update failed: %r", context.error)
+
+    async def send(self, external_id: str, replies: list[Reply]) -> None:
+        """Draws each reply: photos, a map pin, then the text with its keyboard."""
+        chat_id = int(external_id)
+        for reply in replies:
+            for path in reply.photos:
+                await self._call(self.bot.send_photo, chat_id=chat_id, photo=path.read_bytes())
+            if reply.pin is not None:
+                await self._call(
+                    self.bot.send_location, chat_id=chat_id, latitude=reply.pin.latitude, longitude=reply.pin.longitude
+                )
+            markup = markup_for(reply)
+            if markup is None and external_id in self._keyboard_open:
+                markup = ReplyKeyboardRemove()
+            if markup is not None and not hasattr(markup, "inline_keyboard"):
+                if isinstance(markup, ReplyKeyboardRemove):
+                    self._keyboard_open.discard(external_id)
+                else:
+                    self._keyboard_open.add(external_id)
+            parts = split_text(reply.text)
+            for index, part in enumerate(parts):
+                keyboard = markup if index == len(parts) - 1 else None
+                await self._call(self.bot.send_message, chat_id=chat_id, text=part, reply_markup=keyboard)
+
+    async def _call(self, method: Any, **kwargs: Any) -> Any:
+        """One Bot API call, waiting out flood-control answers; a user who blocked the bot is skipped."""
+        for attempt in range(SEND_ATTEMPTS):
+            try:
+                return await method(**kwargs)
+            except RetryAfter as exc:
+                delay = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
+                log.warning("telegram flood control: retrying after %ss", delay)
+                await asyncio.sleep(float(delay))
+            except Forbidden:
+                log.info("a user has blocked the bot; message dropped")
+                return None
+            except TelegramError:
+                if attempt == SEND_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))
+        return None
+
+    async def fetch_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
+        """Downloads a file with getFile, refusing anything over the limit (Telegram's own is 20 MB)."""
+        try:
+            file = await self.bot.get_file(attachment.ref)
+        except BadRequest as exc:
+            if "too big" in str(exc).lower():
+                raise AttachmentTooLarge(attachment.ref) from exc
+            raise AttachmentUnavailable(attachment.ref) from exc
+        except TelegramError as exc:
+            raise AttachmentUnavailable(attachment.ref) from exc
+        if file.file_size is not None and file.file_size > max_bytes:
+            raise AttachmentTooLarge(attachment.ref)
+        try:
+            data = bytes(await file.download_as_bytearray())
+        except TelegramError as exc:
+            raise AttachmentUnavailable(attachment.ref) from exc
+        if len(data) > max_bytes:
+            raise AttachmentTooLarge(attachment.ref)
+        return data
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """Telegram's webhook: the secret-token header must match; the update is then processed."""
+        expected = self.webhook_secret or ""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            return web.Response(status=403, text="forbidden")
+        try:
+            payload = await request.json()
+            update = Update.de_json(payload, self.bot)
+        except Exception:
+            return web.Response(status=400, text="bad update")
+        if update is None:
+            return web.Response(status=400, text="bad update")
+        await self.application.update_queue.put(update)
+        return web.Response(text="ok")
