@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
+from typing import Any
 
 
 class LocationSource(StrEnum):
@@ -105,8 +105,33 @@ class Reply:
     # Label of the native button for ask=LOCATION/CONTACT (e.g. "📍 Share my location").
     ask_label: str | None = None
     pin: MapPin | None = None
-    photos: list[Path] = field(default_factory=list)
+    # Photos to show first, as paths inside the photo store (content-addressed, EXIF-free).
+    photos: list[str] = field(default_factory=list)
 
     @property
     def flat_choices(self) -> list[Choice]:
         return [choice for row in self.choices for choice in row]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe form, for the outbox."""
+        return {
+            "text": self.text,
+            "choices": [[[c.payload, c.label] for c in row] for row in self.choices],
+            "ask": self.ask.value if self.ask else None,
+            "ask_label": self.ask_label,
+            "pin": [self.pin.latitude, self.pin.longitude] if self.pin else None,
+            "photos": list(self.photos),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reply:
+        """The reply that to_dict() wrote."""
+        pin = data.get("pin")
+        return cls(
+            text=data["text"],
+            choices=[[Choice(p, label) for p, label in row] for row in data.get("choices", [])],
+            ask=Ask(data["ask"]) if data.get("ask") else None,
+            ask_label=data.get("ask_label"),
+            pin=MapPin(pin[0], pin[1]) if pin else None,
+            photos=list(data.get("photos", [])),
+        )

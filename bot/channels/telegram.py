@@ -12,10 +12,11 @@ from telegram import BotCommand, ReplyKeyboardRemove, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from bot.channels.telegram_wire import event_from_update, markup_for, split_text
+from bot.channels.telegram_wire import MAX_TEXT, event_from_update, markup_for, split_text
 from bot.engine import AttachmentTooLarge, AttachmentUnavailable, DialogEngine
 from bot.events import Attachment, Reply
 from bot.i18n import LANGUAGES, translate
+from bot.notifier import DeliveryDeferred, DeliveryFailed
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,11 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 COMMANDS = ("start", "report", "nearby", "status", "language", "cancel", "help")
 ALLOWED_UPDATES = ["message", "callback_query"]
 SEND_ATTEMPTS = 3
+
+
+def _seconds(retry_after: Any) -> float:
+    """RetryAfter.retry_after is an int or a timedelta depending on PTB's settings."""
+    return float(retry_after.total_seconds() if hasattr(retry_after, "total_seconds") else retry_after)
 
 
 class TelegramChannel:
@@ -115,8 +121,9 @@ class TelegramChannel:
         """Draws each reply: photos, a map pin, then the text with its keyboard."""
         chat_id = int(external_id)
         for reply in replies:
-            for path in reply.photos:
-                await self._call(self.bot.send_photo, chat_id=chat_id, photo=path.read_bytes())
+            for relative in reply.photos:
+                photo = self.engine.photo_store.path_of(relative).read_bytes()
+                await self._call(self.bot.send_photo, chat_id=chat_id, photo=photo)
             if reply.pin is not None:
                 await self._call(
                     self.bot.send_location, chat_id=chat_id, latitude=reply.pin.latitude, longitude=reply.pin.longitude
@@ -134,15 +141,32 @@ class TelegramChannel:
                 keyboard = markup if index == len(parts) - 1 else None
                 await self._call(self.bot.send_message, chat_id=chat_id, text=part, reply_markup=keyboard)
 
+    async def push(self, external_id: str, reply: Reply, kind: str) -> None:
+        """One outbox message (a photo, a pin or a text); flood control and blocked users are reported, not hidden."""
+        chat_id = int(external_id)
+        try:
+            if reply.photos:
+                photo = self.engine.photo_store.path_of(reply.photos[0]).read_bytes()
+                await self.bot.send_photo(chat_id=chat_id, photo=photo, caption=reply.text or None)
+            elif reply.pin is not None:
+                pin = reply.pin
+                await self.bot.send_location(chat_id=chat_id, latitude=pin.latitude, longitude=pin.longitude)
+            else:
+                await self.bot.send_message(chat_id=chat_id, text=reply.text[:MAX_TEXT], reply_markup=markup_for(reply))
+        except RetryAfter as exc:
+            raise DeliveryDeferred(_seconds(exc.retry_after), "telegram flood control") from exc
+        except Forbidden as exc:
+            raise DeliveryFailed("the user has blocked the bot") from exc
+
     async def _call(self, method: Any, **kwargs: Any) -> Any:
         """One Bot API call, waiting out flood-control answers; a user who blocked the bot is skipped."""
         for attempt in range(SEND_ATTEMPTS):
             try:
                 return await method(**kwargs)
             except RetryAfter as exc:
-                delay = exc.retry_after if isinstance(exc.retry_after, int | float) else exc.retry_after.total_seconds()
+                delay = _seconds(exc.retry_after)
                 log.warning("telegram flood control: retrying after %ss", delay)
-                await asyncio.sleep(float(delay))
+                await asyncio.sleep(delay)
             except Forbidden:
                 log.info("a user has blocked the bot; message dropped")
                 return None

@@ -5,6 +5,7 @@ from storage.models.citizens import ChannelIdentity, Citizen
 from storage.models.complaints import Complaint, ComplaintPhoto, StatusChange
 from storage.models.consumers import Consumer
 from storage.models.officers import Assignment, Officer
+from storage.models.outbox import OutboxMessage
 from storage.models.rewards import Payout, Reward
 from storage.models.system import AuditEntry, DialogState, ProcessedUpdate
 
@@ -19,6 +20,7 @@ __all__ = [
     "Consumer",
     "DialogState",
     "Officer",
+    "OutboxMessage",
     "Payout",
     "ProcessedUpdate",
     "Reward",

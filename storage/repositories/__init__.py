@@ -6,6 +6,7 @@ from storage.repositories.complaints import ComplaintRepository
 from storage.repositories.consumers import ConsumerRepository, NearbyConsumer, NearbyPage
 from storage.repositories.dialog_states import DialogStateRepository
 from storage.repositories.officers import OfficerRepository
+from storage.repositories.outbox import OutboxRepository
 from storage.repositories.processed_updates import ProcessedUpdateRepository
 from storage.repositories.rewards import RewardRepository
 
@@ -18,6 +19,7 @@ __all__ = [
     "NearbyConsumer",
     "NearbyPage",
     "OfficerRepository",
+    "OutboxRepository",
     "ProcessedUpdateRepository",
     "RewardRepository",
 ]

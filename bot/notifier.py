@@ -1,0 +1,219 @@
+"""The notifier: delivers the outbox in order per chat, within each channel's rate limits, surviving restarts.
+
+Pushed messages (status updates, assignments, reminders) are written to the outbox in the same
+transaction as the change they report, so a crash can never lose one. This worker claims them
+(one unsettled message per chat at a time, so each chat sees them in order), paces the calls
+(Telegram: about 30 messages/s overall and 1/s per chat), and settles each: sent, deferred
+after a 429 with its retry_after, or failed for good (the user blocked the bot).
+A message whose sender died mid-call is returned to the queue after `stale_after` and may be
+delivered twice; nothing is ever dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.events import Reply
+from storage.db import Database
+from storage.models import OutboxMessage, utcnow
+from storage.repositories import OutboxRepository
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryDeferred(Exception):
+    """The channel asked us to wait (HTTP 429 and the like); try again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: float, reason: str = "rate limited") -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class DeliveryFailed(Exception):
+    """The message can never be delivered (the user blocked the bot, the address is gone)."""
+
+
+class PushAdapter(Protocol):
+    """What the notifier needs from a channel: deliver one single-message reply or raise."""
+
+    name: str
+
+    async def push(self, external_id: str, reply: Reply, kind: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChannelRate:
+    per_second: float
+    per_chat_interval_s: float
+
+
+def split_for_outbox(reply: Reply) -> list[Reply]:
+    """One reply as single API messages: each photo, the map pin, then the text with its buttons."""
+    parts = [Reply(text="", photos=[photo]) for photo in reply.photos]
+    if reply.pin is not None:
+        parts.append(Reply(text="", pin=reply.pin))
+    if reply.text:
+        parts.append(Reply(text=reply.text, choices=reply.choices, ask=reply.ask, ask_label=reply.ask_label))
+    return parts
+
+
+async def enqueue(session: AsyncSession, channel: str, external_id: str, reply: Reply, kind: str) -> None:
+    """Queue a reply for an address inside the caller's transaction."""
+    outbox = OutboxRepository(session)
+    for part in split_for_outbox(reply):
+        await outbox.enqueue(channel, external_id, part.to_dict(), kind)
+
+
+class _Pacer:
+    """Spaces calls evenly: at most `per_second` overall, and `per_chat_interval_s` apart per chat."""
+
+    def __init__(self, rate: ChannelRate) -> None:
+        self.rate = rate
+        self._next_global = 0.0
+        self._next_chat: dict[str, float] = {}
+
+    async def wait(self, chat: str) -> None:
+        now = time.monotonic()
+        slot = max(now, self._next_global, self._next_chat.get(chat, 0.0))
+        self._next_global = slot + 1.0 / self.rate.per_second
+        self._next_chat[chat] = slot + self.rate.per_chat_interval_s
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    def hold_chat(self, chat: str, seconds: float) -> None:
+        self._next_chat[chat] = max(self._next_chat.get(chat, 0.0), time.monotonic() + seconds)
+
+    def hold_all(self, seconds: float) -> None:
+        self._next_global = max(self._next_global, time.monotonic() + seconds)
+
+
+class Notifier:
+    """Background worker that drains the outbox."""
+
+    def __init__(
+        self,
+        db: Database,
+        adapters: Mapping[str, PushAdapter],
+        rates: Mapping[str, ChannelRate],
+        *,
+        poll_interval_s: float = 1.0,
+        max_attempts: int = 10,
+        stale_after: timedelta = timedelta(minutes=2),
+        batch: int = 200,
+    ) -> None:
+        self.db = db
+        self.adapters = dict(adapters)
+        self.pacers = {name: _Pacer(rate) for name, rate in rates.items()}
+        self.poll_interval_s = poll_interval_s
+        self.max_attempts = max_attempts
+        self.stale_after = stale_after
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self.on_settled: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
+
+    def wake(self) -> None:
+        """Something was queued: look at the outbox now rather than at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        async with self.db.transaction() as session:
+            released = await OutboxRepository(session).release_stale(self.stale_after)
+        if released:
+            log.warning("%d outbox messages from an interrupted run are queued again", released)
+        self._stopping = False
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        """Stop claiming; let the calls already in flight finish and settle."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                started = await self.run_once()
+            except Exception:
+                log.exception("notifier pass failed")
+                started = 0
+            if started == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
+            else:
+                await asyncio.sleep(0)
+        if self._inflight:
+            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+
+    async def run_once(self) -> int:
+        """Claim what is due and start delivering it; returns how many deliveries started."""
+        async with self.db.reader() as session:
+            due = await OutboxRepository(session).due(utcnow(), self.batch)
+        candidates = [m for m in due if self._address(m) not in self._inflight and m.channel in self.adapters]
+        if not candidates:
+            return 0
+        async with self.db.transaction() as session:
+            outbox = OutboxRepository(session)
+            claimed = [m for m in candidates if await outbox.claim(m.id)]
+        for message in claimed:
+            address = self._address(message)
+            task = asyncio.create_task(self._deliver(message))
+            self._inflight[address] = task
+            task.add_done_callback(lambda _t, a=address: self._finished(a))
+        return len(claimed)
+
+    def _finished(self, address: str) -> None:
+        self._inflight.pop(address, None)
+        self._wake.set()
+
+    @staticmethod
+    def _address(message: OutboxMessage) -> str:
+        return f"{message.channel}:{message.external_id}"
+
+    async def _deliver(self, message: OutboxMessage) -> None:
+        adapter = self.adapters[message.channel]
+        pacer = self.pacers.get(message.channel)
+        address = self._address(message)
+        try:
+            if pacer is not None:
+                await pacer.wait(address)
+            await adapter.push(message.external_id, Reply.from_dict(message.payload), message.kind)
+        except DeliveryDeferred as exc:
+            if pacer is not None:
+                pacer.hold_chat(address, exc.retry_after)
+                pacer.hold_all(min(exc.retry_after, 1.0))
+            outcome, delay, error = "deferred", exc.retry_after, str(exc)
+        except DeliveryFailed as exc:
+            outcome, delay, error = "failed", 0.0, str(exc)
+        except Exception as exc:
+            attempt = message.attempts + 1  # the claim counted this attempt in the database
+            log.warning("push on %s failed (attempt %d): %r", message.channel, attempt, exc)
+            failed = attempt >= self.max_attempts
+            outcome, delay, error = ("failed" if failed else "deferred"), min(300.0, 2.0**attempt), repr(exc)
+        else:
+            outcome, delay, error = "sent", 0.0, ""
+        async with self.db.transaction() as session:
+            outbox = OutboxRepository(session)
+            if outcome == "sent":
+                await outbox.mark_sent(message.id)
+            elif outcome == "failed":
+                await outbox.fail(message.id, error)
+            else:
+                await outbox.defer(message.id, utcnow() + timedelta(seconds=delay), error)
+        if self.on_settled is not None:
+            await self.on_settled(message, outcome)
+
