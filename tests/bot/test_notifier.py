@@ -40,8 +40,8 @@ async def fill(db: Database, chats: int, per_chat: int) -> None:
                 await enqueue(session, "telegram", str(chat), Reply(text=f"m{n}"), "status_update")
 
 
-async def drain(notifier: Notifier, db: Database, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
+async def drain(notifier: Notifier, db: Database, within_s: float = 20) -> None:
+    deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         async with db.reader() as session:
             counts = await OutboxRepository(session).counts()
@@ -52,7 +52,9 @@ async def drain(notifier: Notifier, db: Database, timeout: float = 20) -> None:
 
 
 def test_a_reply_is_split_into_single_messages() -> None:
-    reply = Reply(text="Assignment", choices=[[Choice("a", "Accept")]], pin=MapPin(23.1, 79.9), photos=["aa/1.jpg", "bb/2.jpg"])
+    reply = Reply(
+        text="Assignment", choices=[[Choice("a", "Accept")]], pin=MapPin(23.1, 79.9), photos=["aa/1.jpg", "bb/2.jpg"]
+    )
     parts = split_for_outbox(reply)
     assert [(p.photos, p.pin is not None, p.text) for p in parts] == [
         (["aa/1.jpg"], False, ""),
