@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
@@ -24,6 +36,29 @@ ENV_OVERRIDES: dict[str, str] = {
     "VMITRA_PUBLIC_BASE_URL": "http.public_base_url",
     "VMITRA_DATA_DIR": "data_dir",
 }
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s|ms)")
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'7d', '4h', '30m', '10s', '1d12h', '500ms' or a number of seconds, as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=float(value))
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if text and _DURATION_PART.sub("", text) == "":
+            total = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+            return timedelta(seconds=total)
+    raise ValueError("must be a duration such as 7d, 4h, 30m, 10s or a number of seconds")
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(parse_duration), PlainSerializer(lambda d: f"{d.total_seconds():g}s", return_type=str)
+]
 
 
 class ConfigError(Exception):
@@ -134,6 +169,23 @@ class ComplaintSettings(_Section):
     id_prefix: str = Field("VM", pattern=r"^[A-Z]{1,6}$")
 
 
+class SlaSettings(_Section):
+    accept_within: Duration = timedelta(hours=4)
+    complete_within: Duration = timedelta(days=7)
+    escalate_after_reminders: int = Field(1, ge=0, le=10)
+    sweep_every: Duration = timedelta(minutes=1)
+
+
+class NotifierSettings(_Section):
+    telegram_per_second: float = Field(29.0, gt=0, le=1000)
+    telegram_per_chat_interval: Duration = timedelta(seconds=1)
+    whatsapp_per_second: float = Field(50.0, gt=0, le=1000)
+    whatsapp_per_chat_interval: Duration = timedelta(seconds=0)
+    webchat_per_second: float = Field(1000.0, gt=0)
+    poll_every: Duration = timedelta(seconds=1)
+    max_attempts: int = Field(10, ge=1, le=100)
+
+
 class HelplineSettings(_Section):
     phone: str = "1912"
     nidaan_url: str = "https://www.mpeznidaan.in"
@@ -163,6 +215,8 @@ class Settings(BaseSettings):
     photos: PhotoSettings = PhotoSettings()
     complaints: ComplaintSettings = ComplaintSettings()
     helpline: HelplineSettings = HelplineSettings()
+    sla: SlaSettings = SlaSettings()
+    notifier: NotifierSettings = NotifierSettings()
     dialog: DialogSettings = DialogSettings()
 
     @classmethod

@@ -80,3 +80,19 @@ def test_run_bot_stops_with_one_clear_line_on_a_broken_file(tmp_path: Path) -> N
         f"Configuration error: {path}: invalid setting: nearby.page_size: "
         "Input should be greater than or equal to 1 (got 0)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("7d", 604800), ("4h", 14400), ("30m", 1800), ("10s", 10), ("1d12h", 129600), (90, 90)]
+)
+def test_durations_are_written_the_human_way(tmp_path: Path, text: object, seconds: float) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(f"sla:\n  accept_within: {text}\n")
+    assert load_settings(path, environ={}).sla.accept_within.total_seconds() == seconds
+
+
+def test_a_bad_duration_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("sla:\n  complete_within: soon\n")
+    with pytest.raises(ConfigError, match=r"sla\.complete_within: Value error, must be a duration"):
+        load_settings(path, environ={})
