@@ -1,4 +1,4 @@
-"""Assembly of the runtime: database, photo store and dialog engine built from the settings."""
+"""Assembly of the runtime: database, photo store, dialog engine, notifier and timers built from the settings."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import handlers
 from bot.config import Settings
 from bot.engine import DialogEngine
+from bot.notifier import ChannelRate, Notifier
+from bot.sla import SlaWatch
 from storage.db import Database
 from storage.photo_store import PhotoStore
 
@@ -19,9 +21,18 @@ class Runtime:
     db: Database
     photo_store: PhotoStore
     engine: DialogEngine
+    notifier: Notifier
+    sla: SlaWatch
+
+    async def start_background(self) -> None:
+        """Start the notifier and the SLA timers (channels register with the notifier first)."""
+        await self.notifier.start()
+        await self.sla.start()
 
     async def close(self) -> None:
         await self.engine.drain()
+        await self.sla.stop()
+        await self.notifier.stop()
         await self.db.dispose()
 
 
@@ -32,6 +43,17 @@ def photo_store_for(settings: Settings) -> PhotoStore:
     )
 
 
+def notifier_for(settings: Settings, db: Database) -> Notifier:
+    """A notifier with each channel's pace from the settings; adapters are added as channels start."""
+    n = settings.notifier
+    rates = {
+        "telegram": ChannelRate(n.telegram_per_second, n.telegram_per_chat_interval.total_seconds()),
+        "whatsapp": ChannelRate(n.whatsapp_per_second, n.whatsapp_per_chat_interval.total_seconds()),
+        "webchat": ChannelRate(n.webchat_per_second, 0.0),
+    }
+    return Notifier(db, {}, rates, poll_interval_s=n.poll_every.total_seconds(), max_attempts=n.max_attempts)
+
+
 async def build_runtime(settings: Settings, db: Database | None = None) -> Runtime:
     """Open (and migrate) the database and wire the engine to the flows in handlers/."""
     if db is None:
@@ -39,4 +61,7 @@ async def build_runtime(settings: Settings, db: Database | None = None) -> Runti
         await db.upgrade()
     store = photo_store_for(settings)
     engine = DialogEngine(db, settings, store, handlers.route)
-    return Runtime(settings=settings, db=db, photo_store=store, engine=engine)
+    notifier = notifier_for(settings, db)
+    engine.on_committed = notifier.wake
+    sla = SlaWatch(db, settings, on_committed=notifier.wake)
+    return Runtime(settings=settings, db=db, photo_store=store, engine=engine, notifier=notifier, sla=sla)

@@ -154,6 +154,11 @@ class HttpSettings(_Section):
 
 class WebchatSettings(_Section):
     enabled: bool = True
+    demo_consumers: int = Field(20_000, ge=0, le=1_000_000)
+    demo_seed: int = 2025
+    session_days: int = Field(30, ge=1, le=365)
+    long_poll_s: int = Field(25, ge=1, le=120)
+    outbox_messages: int = Field(200, ge=10, le=10_000)
 
 
 class PhotoSettings(_Section):
@@ -172,6 +177,7 @@ class ComplaintSettings(_Section):
 class SlaSettings(_Section):
     accept_within: Duration = timedelta(hours=4)
     complete_within: Duration = timedelta(days=7)
+    remind_every: Duration = timedelta(hours=4)
     escalate_after_reminders: int = Field(1, ge=0, le=10)
     sweep_every: Duration = timedelta(minutes=1)
 

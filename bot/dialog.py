@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.events import Ask, Choice, InboundEvent, MapPin, Reply
 from bot.i18n import translate
-from storage.models import ChannelIdentity, Citizen
+from storage.models import ChannelIdentity, Citizen, Officer
 from storage.photo_store import PhotoStore, RejectReason, StoredPhoto
 from storage.repositories import (
     CitizenRepository,
@@ -87,6 +87,8 @@ class DialogContext:
     photo_store: PhotoStore | None = None
     replies: list[Reply] = field(default_factory=list)
     next_step: str | None = None
+    # Set when the sender is an active vigilance officer: they get the officer dialogs.
+    officer: Officer | None = None
 
     @property
     def citizen(self) -> Citizen:
@@ -123,6 +125,12 @@ class DialogContext:
         if step not in STEPS:
             raise KeyError(f"unknown dialog step {step!r}")
         self.next_step = step
+
+    def settle_at(self, step: str) -> None:
+        """Move to `step` without asking its question (the reply already said what comes next)."""
+        if step not in STEPS:
+            raise KeyError(f"unknown dialog step {step!r}")
+        self.step, self.next_step = step, None
 
     def reset(self, step: str = IDLE) -> None:
         """Drop everything collected so far and go to `step`."""

@@ -28,7 +28,12 @@ from bot.events import Attachment, InboundEvent, Reply
 from bot.i18n import translate
 from storage.db import Database
 from storage.photo_store import PhotoRejected, PhotoStore, RejectReason
-from storage.repositories import CitizenRepository, DialogStateRepository, ProcessedUpdateRepository
+from storage.repositories import (
+    CitizenRepository,
+    DialogStateRepository,
+    OfficerRepository,
+    ProcessedUpdateRepository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +82,8 @@ class DialogEngine:
         self._lanes: dict[str, _Lane] = {}
         self._slots = asyncio.Semaphore(settings.dialog.workers)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Called after each committed event (the notifier's wake-up: pushes may have been queued).
+        self.on_committed: Callable[[], None] | None = None
 
     def submit(self, event: InboundEvent, adapter: ChannelAdapter) -> asyncio.Future[list[Reply]]:
         """Queue an event behind the same user's earlier ones; the future resolves once replies are sent.
@@ -128,7 +135,10 @@ class DialogEngine:
                     return []
         photos = [await self._intake(att, adapter) for att in event.attachments]
         try:
-            return await self._run(event, adapter, photos)
+            replies = await self._run(event, adapter, photos)
+            if self.on_committed is not None:
+                self.on_committed()
+            return replies
         except IntegrityError:
             if event.update_id is not None:
                 async with self.db.reader() as session:
@@ -161,6 +171,7 @@ class DialogEngine:
                 data=data,
                 photos=photos,
                 photo_store=self.photo_store,
+                officer=await OfficerRepository(session).by_identity(event.channel, event.external_id),
             )
             await self._dispatch(ctx)
             self._remember_choices(ctx)

@@ -152,6 +152,8 @@ class Notifier:
                 started = 0
             if started == 0:
                 self._wake.clear()
+                if self._stopping:
+                    break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
             else:

@@ -8,14 +8,17 @@
 from __future__ import annotations
 
 from bot.dialog import IDLE, STEPS, DialogContext, on, prompt
+from handlers.officer import officer_route
 from handlers.redirect import is_grievance, send_redirect
-
-GLOBAL_ACTIONS = ("start", "home", "menu", "cancel", "help", "language", "status", "report", "nearby")
+from handlers.stats import show_stats
 
 
 @prompt(IDLE)
 async def show_menu(ctx: DialogContext) -> None:
-    """Shows the main menu buttons."""
+    """Shows the main menu buttons (officers get their own menu)."""
+    if ctx.officer is not None:
+        ctx.goto("officer:menu")
+        return
     title = "menu.title" if ctx.citizen.registered_at else "menu.title_unregistered"
     ctx.say(
         ctx.t(title),
@@ -57,7 +60,14 @@ async def route(ctx: DialogContext) -> bool:
     if action is None and event.choice and event.choice.startswith("menu:"):
         action = event.choice.removeprefix("menu:")
     if action is not None:
-        run_action(ctx, action)
+        if ctx.officer is not None:
+            run_officer_action(ctx, action)
+        else:
+            run_action(ctx, action)
+        if action == "stats":
+            await show_stats(ctx)
+        return True
+    if ctx.officer is not None and await officer_route(ctx):
         return True
     if event.unsupported:
         ctx.say(ctx.t("input.unsupported", kind=event.unsupported))
@@ -97,9 +107,26 @@ def run_action(ctx: DialogContext, action: str) -> None:
         ctx.goto("status:list")
     elif action == "report":
         start_report(ctx)
+    elif action == "stats":
+        ctx.goto(ctx.step)
     elif action == "nearby":
         ctx.data.pop("nearby", None)
         ctx.goto("nearby:location")
     else:
         ctx.say(ctx.t("menu.not_understood"))
         ctx.goto(ctx.step)
+
+
+def run_officer_action(ctx: DialogContext, action: str) -> None:
+    """Commands for officers: their menu, their guide, the language; citizen flows are not offered."""
+    if action == "help":
+        ctx.say(ctx.t("officer.guide"))
+        ctx.goto(ctx.step)
+    elif action == "language":
+        ctx.data["language_only"] = True
+        ctx.goto("reg:language")
+    elif action == "stats":
+        ctx.goto(ctx.step)
+    else:
+        ctx.data.clear()
+        ctx.goto("officer:menu")

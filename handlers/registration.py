@@ -50,7 +50,7 @@ async def got_language(ctx: DialogContext) -> None:
         return
     await ctx.citizens.set_language(ctx.citizen, choice[5:])
     ctx.say(ctx.t("language.set"))
-    if ctx.data.pop("language_only", False) or ctx.citizen.registered_at is not None:
+    if ctx.data.pop("language_only", False) or ctx.citizen.registered_at is not None or ctx.officer is not None:
         ctx.goto(IDLE)
     else:
         ctx.goto("reg:terms")

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from bot.casework import route_complaint
 from bot.dialog import IDLE, DialogContext, on, prompt
 from bot.events import Ask
 from handlers.common import CATEGORIES, category_label, menu_button
@@ -232,5 +233,6 @@ async def _file(ctx: DialogContext) -> None:
         district=district,
         note=report.get("note"),
     )
+    await route_complaint(ctx.session, ctx.settings, complaint)
     ctx.say(ctx.t("report.filed", public_id=complaint.public_id))
     ctx.reset(IDLE)

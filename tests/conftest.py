@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 
 from storage.db import Database
 
+pytest_plugins = ["tests.world"]
+
 POSTGRES_URL = os.environ.get("VMITRA_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 _pg_state: dict[str, str | None] = {}
 

@@ -49,6 +49,10 @@ class MemoryAdapter:
     async def send(self, external_id: str, replies: list[Reply]) -> None:
         self.sent.setdefault(external_id, []).extend(replies)
 
+    async def push(self, external_id: str, reply: Reply, kind: str) -> None:
+        """Notifier deliveries land in the same transcript as direct replies."""
+        self.sent.setdefault(external_id, []).append(reply)
+
     async def fetch_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
         try:
             return self.files[attachment.ref]

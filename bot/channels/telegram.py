@@ -21,7 +21,7 @@ from bot.notifier import DeliveryDeferred, DeliveryFailed
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-COMMANDS = ("start", "report", "nearby", "status", "language", "cancel", "help")
+COMMANDS = ("start", "report", "nearby", "status", "stats", "language", "cancel", "help")
 ALLOWED_UPDATES = ["message", "callback_query"]
 SEND_ATTEMPTS = 3
 

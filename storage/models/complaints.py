@@ -32,7 +32,7 @@ class Complaint(Base):
     district: Mapped[str | None] = mapped_column(String(60))
     note: Mapped[str | None] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(16))
-    # pending -> assigned -> in_process -> complete (outcome says what was found)
+    # pending -> assigned -> accepted -> inspecting -> complete (outcome says what was found)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     outcome: Mapped[str | None] = mapped_column(String(16))
     assessed_amount_paise: Mapped[int | None] = mapped_column(BigInteger)

@@ -13,8 +13,14 @@ from storage.geo import cell_of
 from storage.models import Complaint, ComplaintPhoto, StatusChange, utcnow
 
 # Internal statuses and what the citizen is shown for each.
-CITIZEN_STATUS = {"pending": "pending", "assigned": "in_process", "in_process": "in_process", "complete": "complete"}
-OPEN_STATUSES = ("pending", "assigned", "in_process")
+CITIZEN_STATUS = {
+    "pending": "pending",
+    "assigned": "in_process",
+    "accepted": "in_process",
+    "inspecting": "in_process",
+    "complete": "complete",
+}
+OPEN_STATUSES = ("pending", "assigned", "accepted", "inspecting")
 
 
 class StaleTransition(Exception):
@@ -161,3 +167,12 @@ class ComplaintRepository:
         if since is not None:
             stmt = stmt.where(Complaint.created_at >= since)
         return [(d, s, int(n)) for d, s, n in (await self.session.execute(stmt)).all()]
+
+    async def confirmed_by_district(self) -> dict[str, int]:
+        """Complaints whose irregularity was confirmed, per district."""
+        stmt = (
+            select(Complaint.district, func.count())
+            .where(Complaint.status == "complete", Complaint.outcome == "confirmed")
+            .group_by(Complaint.district)
+        )
+        return {district or "": int(n) for district, n in (await self.session.execute(stmt)).all()}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from datetime import datetime
+
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Assignment, Officer
+from storage.models import Assignment, Officer, utcnow
 
 OPEN_ASSIGNMENT_STATES = ("assigned", "accepted", "inspecting")
 
@@ -80,4 +82,64 @@ class OfficerRepository:
             .where(Assignment.officer_id == officer_id, Assignment.state.in_(OPEN_ASSIGNMENT_STATES))
             .order_by(Assignment.assigned_at)
         )
+        return list(await self.session.scalars(stmt))
+
+    async def assignment(self, assignment_id: int) -> Assignment | None:
+        return await self.session.get(Assignment, assignment_id)
+
+    async def current_assignment(self, complaint_id: int) -> Assignment | None:
+        """The complaint's live assignment (not reassigned away), if any."""
+        stmt = (
+            select(Assignment)
+            .where(Assignment.complaint_id == complaint_id, Assignment.state != "reassigned")
+            .order_by(Assignment.id.desc())
+            .limit(1)
+        )
+        return await self.session.scalar(stmt)
+
+    async def move_assignment(self, assignment_id: int, from_states: tuple[str, ...], to_state: str) -> bool:
+        """Guarded state change; False when the assignment was not in one of from_states."""
+        values: dict[str, object] = {"state": to_state}
+        if to_state == "accepted":
+            # The completion deadline starts its own reminders and escalation.
+            values.update(accepted_at=utcnow(), reminders_sent=0, last_reminded_at=None, escalated_at=None)
+        if to_state == "done":
+            values["completed_at"] = utcnow()
+        result = await self.session.execute(
+            update(Assignment)
+            .where(Assignment.id == assignment_id, Assignment.state.in_(from_states))
+            .values(**values)
+        )
+        return result.rowcount == 1
+
+    async def open_in_states(self, states: tuple[str, ...], assigned_before: datetime) -> list[Assignment]:
+        """Open assignments in the given states that were handed out before the cutoff."""
+        stmt = (
+            select(Assignment)
+            .where(Assignment.state.in_(states), Assignment.assigned_at <= assigned_before)
+            .order_by(Assignment.id)
+        )
+        return list(await self.session.scalars(stmt))
+
+    async def note_reminder(self, assignment_id: int, reminders_sent: int) -> bool:
+        """Count one more reminder, once: False if another sweep already counted it."""
+        result = await self.session.execute(
+            update(Assignment)
+            .where(Assignment.id == assignment_id, Assignment.reminders_sent == reminders_sent)
+            .values(reminders_sent=reminders_sent + 1, last_reminded_at=utcnow())
+        )
+        return result.rowcount == 1
+
+    async def note_escalation(self, assignment_id: int) -> bool:
+        result = await self.session.execute(
+            update(Assignment)
+            .where(Assignment.id == assignment_id, Assignment.escalated_at.is_(None))
+            .values(escalated_at=utcnow())
+        )
+        return result.rowcount == 1
+
+    async def in_district(self, district: str, role: str | None = None) -> list[Officer]:
+        stmt = select(Officer).where(Officer.district == district, Officer.active.is_(True)).order_by(Officer.id)
+        if role:
+            stmt = stmt.where(Officer.role == role)
         return list(await self.session.scalars(stmt))

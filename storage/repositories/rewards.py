@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Payout, Reward, utcnow
@@ -74,3 +74,9 @@ class RewardRepository:
     async def payouts_of(self, reward_id: int) -> list[Payout]:
         stmt = select(Payout).where(Payout.reward_id == reward_id).order_by(Payout.id)
         return list(await self.session.scalars(stmt))
+
+    async def paid_totals(self) -> tuple[int, int]:
+        """How many rewards were paid, and how much in all (paise)."""
+        stmt = select(func.count(), func.coalesce(func.sum(Reward.amount_paise), 0)).where(Reward.state == "paid")
+        count, total = (await self.session.execute(stmt)).one()
+        return int(count), int(total)

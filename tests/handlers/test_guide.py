@@ -9,7 +9,7 @@ from bot.app import Runtime
 from handlers.redirect import is_grievance
 from storage.models import Complaint
 from tests.conversation import Chat
-from tests.handlers.conftest import register
+from tests.world import register
 
 
 async def test_help_is_a_step_by_step_guide(chat: Chat) -> None:

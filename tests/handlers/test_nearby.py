@@ -8,7 +8,7 @@ from bot.app import Runtime
 from storage.models import Complaint, Consumer
 from storage.repositories import ConsumerRepository
 from tests.conversation import Chat, jpeg_bytes
-from tests.handlers.conftest import register
+from tests.world import register
 
 
 async def add_street(runtime: Runtime, count: int) -> None:

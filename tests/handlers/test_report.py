@@ -8,7 +8,7 @@ from bot.app import Runtime
 from bot.events import LocationSource
 from storage.models import Complaint, ComplaintPhoto
 from tests.conversation import Chat, jpeg_bytes
-from tests.handlers.conftest import register
+from tests.world import register
 
 RED, GREEN, BLUE = (200, 40, 40), (40, 200, 40), (40, 40, 200)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.app import Runtime
 from storage.repositories import ComplaintRepository
 from tests.conversation import Chat, jpeg_bytes
-from tests.handlers.conftest import register
+from tests.world import register
 
 
 async def file_by_ivrs(chat: Chat, category: str, ivrs: str) -> str:

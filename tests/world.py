@@ -1,8 +1,11 @@
-"""Fixtures for dialog transcripts: a runtime on a fresh SQLite database with a few consumers."""
+"""The test world: a runtime on a fresh SQLite database with a few consumers, and chat fixtures (a pytest plugin)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ from bot.app import Runtime, build_runtime
 from bot.config import Settings, load_settings
 from storage.db import Database
 from storage.models import Consumer
-from storage.repositories import ConsumerRepository
+from storage.repositories import ConsumerRepository, OutboxRepository
 from tests.conversation import Chat, MemoryAdapter
 
 # A small register around Jabalpur's Wright Town (23.1685 N, 79.9338 E).
@@ -26,7 +29,10 @@ CONSUMERS = [
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     settings = load_settings(environ={})
-    return settings.model_copy(update={"data_dir": tmp_path / "data"})
+    fast = settings.notifier.model_copy(
+        update={"telegram_per_chat_interval": timedelta(0), "poll_every": timedelta(seconds=0.05)}
+    )
+    return settings.model_copy(update={"data_dir": tmp_path / "data", "notifier": fast})
 
 
 @pytest.fixture
@@ -49,11 +55,29 @@ async def runtime(settings: Settings, sqlite_db: Database) -> AsyncIterator[Runt
     runtime = await build_runtime(settings, sqlite_db)
     yield runtime
     await runtime.engine.drain()
+    await runtime.notifier.stop()
 
 
 @pytest.fixture
-def adapter() -> MemoryAdapter:
-    return MemoryAdapter()
+async def adapter(runtime: Runtime) -> MemoryAdapter:
+    """The in-memory channel; the runtime's notifier delivers pushes to it too."""
+    memory = MemoryAdapter()
+    runtime.notifier.adapters[memory.name] = memory
+    await runtime.notifier.start()
+    return memory
+
+
+async def settle(runtime: Runtime, within_s: float = 10) -> None:
+    """Wait until the notifier has delivered everything queued so far."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        async with runtime.db.reader() as session:
+            counts = await OutboxRepository(session).counts()
+        if not counts.get("pending") and not counts.get("sending"):
+            return
+        runtime.notifier.wake()
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"pushes still queued: {counts}")
 
 
 @pytest.fixture
