@@ -29,9 +29,16 @@ def _flatten(node: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 @cache
 def catalog(language: str) -> dict[str, str]:
-    """Every message of one language, keyed by dotted name."""
-    path = LOCALES_DIR / f"{language}.yaml"
-    return _flatten(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    """Every message of one language, keyed by dotted name: locales/<lang>.yaml plus locales/<lang>/*.yaml."""
+    paths = [LOCALES_DIR / f"{language}.yaml", *sorted((LOCALES_DIR / language).glob("*.yaml"))]
+    messages: dict[str, str] = {}
+    for path in paths:
+        part = _flatten(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        clash = set(part) & set(messages)
+        if clash:
+            raise ValueError(f"{path}: keys defined twice: {sorted(clash)}")
+        messages.update(part)
+    return messages
 
 
 def translate(language: str, key: str, **values: Any) -> str:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 from bot.casework import ActionRefused, action_buttons, assign, assignment_reply, record_action
 from bot.dialog import DialogContext, on, prompt
@@ -18,6 +19,9 @@ from storage.models import Complaint
 
 _AMOUNT = re.compile(r"^(?:rs\.?|inr|₹)?\s*(\d{1,3}(?:,\d{2,3})*|\d+)(?:\.(\d{1,2}))?\s*(?:/-)?$", re.IGNORECASE)
 MAX_ASSESSED_PAISE = 100_000_000_00  # Rs 10 crore: anything above is a typing mistake
+
+# Further officer buttons (e.g. the rewards module's appeal buttons) register a router here.
+EXTRA_OFFICER_ROUTES: list[Callable[[DialogContext], Awaitable[bool]]] = []
 
 
 def parse_rupees(text: str) -> int | None:
@@ -185,6 +189,9 @@ async def officer_route(ctx: DialogContext) -> bool:
     if choice.startswith("sup:"):
         await _supervise(ctx, choice)
         return True
+    for extra in EXTRA_OFFICER_ROUTES:
+        if await extra(ctx):
+            return True
     return False
 
 
