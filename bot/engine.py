@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import unicodedata
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -26,7 +27,9 @@ from bot.config import Settings
 from bot.dialog import IDLE, STEPS, DialogContext, PhotoOutcome
 from bot.events import Attachment, InboundEvent, Reply
 from bot.i18n import translate
+from bot.phones import normalise_mobile
 from storage.db import Database
+from storage.models import ChannelIdentity
 from storage.photo_store import PhotoRejected, PhotoStore, RejectReason
 from storage.repositories import (
     CitizenRepository,
@@ -157,6 +160,8 @@ class DialogEngine:
             citizens = CitizenRepository(session)
             identity = await citizens.identity_or_create(event.channel, event.external_id, self._first_language(event))
             await citizens.touch(identity)
+            if event.verified_phone and identity.citizen.registered_at is None:
+                await self._link_verified_phone(citizens, identity, event.verified_phone)
             states = DialogStateRepository(session)
             state = await states.load(event.user_key)
             step = state.step if state is not None and state.step in STEPS else IDLE
@@ -177,6 +182,14 @@ class DialogEngine:
             self._remember_choices(ctx)
             await states.save(event.user_key, ctx.step, ctx.data)
             return ctx.replies
+
+    @staticmethod
+    async def _link_verified_phone(citizens: CitizenRepository, identity: ChannelIdentity, raw_phone: str) -> None:
+        """A channel-verified number (WhatsApp) that a registered citizen already owns joins that citizen at once."""
+        phone = normalise_mobile(raw_phone)
+        owner = await citizens.by_phone(phone) if phone else None
+        if phone and owner is not None and owner.registered_at is not None:
+            await citizens.register_phone(identity, phone)
 
     async def _dispatch(self, ctx: DialogContext) -> None:
         if not await self.router(ctx):
@@ -203,12 +216,13 @@ class DialogEngine:
         if not isinstance(offered, list) or not offered:
             return event
         typed = event.text.strip().casefold()
-        if adapter.numbered_choices and typed.isdigit():
-            index = int(typed) - 1
-            if 0 <= index < len(offered):
-                return replace(event, choice=offered[index][0], text=None)
+        if adapter.numbered_choices and typed.isascii() and typed.isdigit():
+            labels = [str(label) for _, label in offered]
+            for (payload, _), number in zip(offered, choice_numbers(labels), strict=True):
+                if number == int(typed):
+                    return replace(event, choice=payload, text=None)
         for payload, label in offered:
-            if typed == str(label).strip().casefold():
+            if typed in (str(label).strip().casefold(), plain_label(str(label)).casefold()):
                 return replace(event, choice=payload, text=None)
         return event
 
@@ -251,3 +265,32 @@ class DialogEngine:
         except PhotoRejected as exc:
             return PhotoOutcome(rejected=exc.reason)
         return PhotoOutcome(stored=stored)
+
+
+def choice_numbers(labels: list[str]) -> list[int]:
+    """The number that picks each choice on list channels.
+
+    A choice's position, except that a choice labelled with a number ("11" on page two of the
+    nearby list) is picked by that number, and the others are numbered after the highest such
+    label (bot/channels/whatsapp_wire.py draws lists by the same rule).
+    """
+    numeric = [int(label) for label in labels if label.isascii() and label.isdigit()]
+    following = max(numeric, default=0) + 1
+    numbers = []
+    for label in labels:
+        if label.isascii() and label.isdigit():
+            numbers.append(int(label))
+        else:
+            numbers.append(following)
+            following += 1
+    return numbers
+
+
+def plain_label(label: str) -> str:
+    """A label without leading/trailing emoji and symbols ("✅ I agree" -> "I agree"), for typed answers."""
+    start, end = 0, len(label)
+    while start < end and unicodedata.category(label[start])[0] not in "LNM":
+        start += 1
+    while end > start and unicodedata.category(label[end - 1])[0] not in "LNM":
+        end -= 1
+    return label[start:end]

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.cli.database import open_database
 from bot.config import Settings
-from handlers.registration import normalise_mobile
+from bot.phones import normalise_mobile
 from storage.repositories import AuditRepository, OfficerRepository
 
 

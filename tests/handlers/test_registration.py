@@ -7,7 +7,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from bot.app import Runtime
-from handlers.registration import normalise_mobile
+from bot.phones import normalise_mobile
 from storage.models import Citizen
 from tests.conversation import Chat
 
@@ -111,3 +111,19 @@ def test_mobile_numbers_are_normalised_to_e164() -> None:
     assert normalise_mobile("12345") is None
     assert normalise_mobile("+12025550100") is None
     assert normalise_mobile("hello") is None
+
+
+async def test_a_verified_whatsapp_number_joins_the_registered_citizen_at_once(
+    chat: Chat, runtime: Runtime, adapter: object
+) -> None:
+    from tests.conversation import MemoryAdapter
+
+    await chat.send("/start")
+    await chat.press("English")
+    await chat.press("I agree")
+    await chat.share_contact("+919876543210")
+    whatsapp = Chat(runtime.engine, MemoryAdapter(name="whatsapp", numbered_choices=True), user_id="+919876543210")
+    await whatsapp.send("/status", verified_phone="+919876543210")
+    whatsapp.expect("not filed any complaints yet")  # no language or terms again: already registered
+    async with runtime.db.reader() as session:
+        assert len((await session.scalars(select(Citizen))).all()) == 1
