@@ -8,6 +8,9 @@ from sqlalchemy.orm import selectinload
 
 from storage.models import ChannelIdentity, Citizen, utcnow
 
+# Channels where a typed number is not proven to belong to the sender (no SMS check in the web chat).
+UNVERIFIED_CHANNELS = frozenset({"webchat"})
+
 
 class CitizenRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -48,6 +51,14 @@ class CitizenRepository:
         """Confirm the citizen's phone; if another identity already owns it, join this one to that citizen."""
         current = identity.citizen
         owner = await self.by_phone(phone)
+        if owner is not None and owner.id != current.id and identity.channel not in UNVERIFIED_CHANNELS:
+            channels = {i.channel for i in await self.identities_of(owner.id)}
+            if channels <= UNVERIFIED_CHANNELS:
+                # Only an unproven claim holds the number: the proven owner takes it over, and the
+                # web chat user keeps their own (now numberless) record and complaints.
+                owner.phone = None
+                await self.session.flush()
+                owner = None
         if owner is not None and owner.id != current.id:
             identity.citizen = owner
             owner.language = current.language

@@ -187,3 +187,16 @@ async def test_reader_sees_committed_rows_and_writes_nothing(db: Database) -> No
         await repo.add(Consumer(ivrs="N1000000002"))
     async with db.reader() as s:
         assert await ConsumerRepository(s).count() == 1
+
+
+async def test_an_unproven_web_chat_claim_never_captures_a_real_owner(db: Database) -> None:
+    async with db.transaction() as s:
+        repo = CitizenRepository(s)
+        squatter = await repo.register_phone(await repo.identity_or_create("webchat", "w1", "en"), "+919876543210")
+        owner_identity = await repo.identity_or_create("telegram", "42", "en")
+        owner = await repo.register_phone(owner_identity, "+919876543210")
+        assert owner.id != squatter.id
+        assert owner.phone == "+919876543210"
+        await s.refresh(squatter)
+        assert squatter.phone is None
+        assert [i.channel for i in await repo.identities_of(owner.id)] == ["telegram"]
