@@ -8,6 +8,9 @@ import handlers
 from bot.config import Settings
 from bot.engine import DialogEngine
 from bot.notifier import ChannelRate, Notifier
+from bot.rewards import lifecycle
+from bot.rewards.payouts import provider_for
+from bot.rewards.watch import RewardWatch
 from bot.sla import SlaWatch
 from storage.db import Database
 from storage.photo_store import PhotoStore
@@ -23,15 +26,20 @@ class Runtime:
     engine: DialogEngine
     notifier: Notifier
     sla: SlaWatch
+    rewards: RewardWatch | None = None
 
     async def start_background(self) -> None:
-        """Start the notifier and the SLA timers (channels register with the notifier first)."""
+        """Start the notifier, the SLA timers and the reward payments (channels register with the notifier first)."""
         await self.notifier.start()
         await self.sla.start()
+        if self.rewards is not None:
+            await self.rewards.start()
 
     async def close(self) -> None:
         await self.engine.drain()
         await self.sla.stop()
+        if self.rewards is not None:
+            await self.rewards.close()
         await self.notifier.stop()
         await self.db.dispose()
 
@@ -62,6 +70,15 @@ async def build_runtime(settings: Settings, db: Database | None = None) -> Runti
     store = photo_store_for(settings)
     engine = DialogEngine(db, settings, store, handlers.route)
     notifier = notifier_for(settings, db)
-    engine.on_committed = notifier.wake
     sla = SlaWatch(db, settings, on_committed=notifier.wake)
-    return Runtime(settings=settings, db=db, photo_store=store, engine=engine, notifier=notifier, sla=sla)
+    lifecycle.install()
+    rewards = RewardWatch(db, settings, provider_for(settings), on_committed=notifier.wake)
+
+    def committed() -> None:
+        notifier.wake()
+        rewards.poke()
+
+    engine.on_committed = committed
+    return Runtime(
+        settings=settings, db=db, photo_store=store, engine=engine, notifier=notifier, sla=sla, rewards=rewards
+    )

@@ -71,6 +71,14 @@ async def push_to_citizen(
     await enqueue(session, identity.channel, identity.external_id, reply, kind)
 
 
+async def push_about(session: AsyncSession, complaint: Complaint, key: str, **values: object) -> None:
+    """Queue a status message to the complainant and to every citizen following the complaint."""
+    await push_to_citizen(session, complaint.citizen_id, key, **values)
+    for follower in await ComplaintRepository(session).followers(complaint.id):
+        if follower != complaint.citizen_id:
+            await push_to_citizen(session, follower, key, **values)
+
+
 async def push_to_officer(session: AsyncSession, settings: Settings, officer: Officer, reply: Reply, kind: str) -> None:
     await enqueue(session, officer.channel, officer.external_id, reply, kind)
 
@@ -122,6 +130,7 @@ async def assignment_reply(
         else ""
     )
     photos = await ComplaintRepository(session).photos(complaint.id)
+    reused = await ComplaintRepository(session).photo_reuse(complaint.id)
     text = translate(
         language,
         header_key,
@@ -133,6 +142,8 @@ async def assignment_reply(
         note=complaint.note or "—",
         photos=len(photos),
     )
+    if reused:
+        text += "\n" + translate(language, "officer.photo_reused", others=", ".join(reused))
     pin = MapPin(complaint.latitude, complaint.longitude) if complaint.latitude is not None else None
     return Reply(
         text=text,
@@ -160,7 +171,7 @@ async def assign(
     assignment = await officers.assign(complaint.id, officer.id)
     if complaint.status == "pending":
         await complaints.transition(complaint, "assigned", actor_kind=actor_kind, actor_id=actor_id)
-        await push_to_citizen(session, complaint.citizen_id, "push.assigned", public_id=complaint.public_id)
+        await push_about(session, complaint, "push.assigned", public_id=complaint.public_id)
     else:
         await complaints.transition(
             complaint, "assigned", actor_kind=actor_kind, actor_id=actor_id, note=f"reassigned to officer {officer.id}"
@@ -221,7 +232,7 @@ async def record_action(
         complaint, status, actor_kind="officer", actor_id=officer.id, outcome=outcome, note=case_reference
     )
     key = f"push.{action}"
-    await push_to_citizen(session, complaint.citizen_id, key, public_id=complaint.public_id)
+    await push_about(session, complaint, key, public_id=complaint.public_id)
     if outcome == "confirmed":
         for hook in confirmed_hooks:
             await hook(session, settings, complaint)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,6 +36,9 @@ ENV_OVERRIDES: dict[str, str] = {
     "VMITRA_SECRET_KEY": "secret_key",
     "VMITRA_PUBLIC_BASE_URL": "http.public_base_url",
     "VMITRA_DATA_DIR": "data_dir",
+    "RAZORPAYX_KEY_ID": "rewards.razorpayx.key_id",
+    "RAZORPAYX_KEY_SECRET": "rewards.razorpayx.key_secret",
+    "RAZORPAYX_WEBHOOK_SECRET": "rewards.razorpayx.webhook_secret",
 }
 
 
@@ -117,7 +121,7 @@ class TelegramSettings(_Section):
     webhook_path: str = "/telegram/webhook"
     webhook_secret: SecretStr | None = None
     poll_timeout_s: int = Field(30, ge=0, le=60)
-    connection_pool_size: int = Field(64, ge=1, le=1024)
+    connection_pool_size: int = Field(16, ge=1, le=1024)
 
 
 class TwilioSettings(_Section):
@@ -192,6 +196,12 @@ class NotifierSettings(_Section):
     max_attempts: int = Field(10, ge=1, le=100)
 
 
+class AbuseSettings(_Section):
+    max_complaints_per_day: int = Field(5, ge=1, le=1000)
+    min_gap_between_complaints: Duration = timedelta(minutes=5)
+    webhook_requests_per_minute: int = Field(6000, ge=1)
+
+
 class HelplineSettings(_Section):
     phone: str = "1912"
     nidaan_url: str = "https://www.mpeznidaan.in"
@@ -200,6 +210,84 @@ class HelplineSettings(_Section):
 class DialogSettings(_Section):
     default_language: Literal["en", "hi"] = "en"
     workers: int = Field(32, ge=1, le=1024)
+
+
+class SlabSettings(_Section):
+    """One category's reward: fixed_paise plus percent of the assessed amount, kept within min..max."""
+
+    fixed_paise: int = Field(0, ge=0)
+    percent: Decimal = Field(Decimal(0), ge=0, le=100, decimal_places=2)
+    min_paise: int = Field(0, ge=0)
+    max_paise: int = Field(5_000_000, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SlabSettings:
+        if self.min_paise > self.max_paise:
+            raise ValueError("min_paise must not be above max_paise")
+        return self
+
+    @property
+    def basis_points(self) -> int:
+        """The percentage in hundredths of a percent (10% -> 1000), so the arithmetic stays integer."""
+        return int(self.percent * 100)
+
+
+def _default_slabs() -> dict[str, SlabSettings]:
+    def slab(percent: int, min_rupees: int, max_rupees: int) -> SlabSettings:
+        return SlabSettings(percent=Decimal(percent), min_paise=min_rupees * 100, max_paise=max_rupees * 100)
+
+    return {
+        "theft": slab(10, 100, 50_000),
+        "illegal_connection": slab(10, 100, 50_000),
+        "meter_tampering": slab(10, 100, 50_000),
+        "illegal_extension": slab(5, 50, 25_000),
+        "unauthorised_extension": slab(5, 50, 25_000),
+        "multiple_connections": slab(5, 50, 25_000),
+        "excess_load": slab(2, 10, 10_000),
+        "default": slab(5, 10, 10_000),
+    }
+
+
+class BankFileSettings(_Section):
+    dir: str = "payouts"
+    payment_mode: Literal["NEFT", "IMPS"] = "NEFT"
+    debit_account: str | None = None
+
+
+class RazorpayXSettings(_Section):
+    base_url: str = "https://api.razorpay.com"
+    account_number: str | None = None
+    key_id: str | None = None
+    key_secret: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_path: str = "/razorpayx/webhook"
+    mode: Literal["IMPS", "NEFT", "RTGS"] = "IMPS"
+    timeout: Duration = timedelta(seconds=20)
+    poll_every: Duration = timedelta(minutes=5)
+
+
+class RewardSettings(_Section):
+    appeal_window: Duration = timedelta(days=7)
+    sweep_every: Duration = timedelta(minutes=1)
+    resume_after: Duration = timedelta(minutes=2)
+    retry_after: Duration = timedelta(minutes=1)
+    concurrency: int = Field(4, ge=1, le=64)
+    cap_paise: int = Field(5_000_000, ge=0)
+    provider: Literal["bank-file", "razorpayx"] = "bank-file"
+    slabs: dict[str, SlabSettings] = Field(default_factory=_default_slabs)
+    bank_file: BankFileSettings = BankFileSettings()
+    razorpayx: RazorpayXSettings = RazorpayXSettings()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RewardSettings:
+        if "default" not in self.slabs:
+            raise ValueError("slabs needs a 'default' slab for categories without their own")
+        for name, slab in self.slabs.items():
+            if slab.max_paise > self.cap_paise:
+                raise ValueError(f"slabs.{name}.max_paise is above cap_paise")
+        if self.provider == "razorpayx" and self.resume_after <= self.razorpayx.timeout:
+            raise ValueError("resume_after must be longer than razorpayx.timeout")
+        return self
 
 
 class Settings(BaseSettings):
@@ -222,8 +310,10 @@ class Settings(BaseSettings):
     complaints: ComplaintSettings = ComplaintSettings()
     helpline: HelplineSettings = HelplineSettings()
     sla: SlaSettings = SlaSettings()
+    abuse: AbuseSettings = AbuseSettings()
     notifier: NotifierSettings = NotifierSettings()
     dialog: DialogSettings = DialogSettings()
+    rewards: RewardSettings = RewardSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -130,12 +130,16 @@ class DialogEngine:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def handle(self, event: InboundEvent, adapter: ChannelAdapter) -> list[Reply]:
-        """Process one event and return the replies; a redelivered update returns none."""
-        if event.update_id is not None:
-            async with self.db.reader() as session:
-                if await ProcessedUpdateRepository(session).seen(event.channel, event.update_id):
-                    log.info("duplicate update %s on %s ignored", event.update_id, event.channel)
-                    return []
+        """Process one event and return the replies; a redelivered update returns none.
+
+        A redelivered update fails the first statement of its transaction (recording its id), so it
+        changes nothing and is answered by nobody. Only an update with attachments is looked up
+        first, to spare downloading them again; for the others that read would cost every update a
+        session of its own.
+        """
+        if event.update_id is not None and event.attachments and await self._seen(event):
+            log.info("duplicate update %s on %s ignored", event.update_id, event.channel)
+            return []
         photos = [await self._intake(att, adapter) for att in event.attachments]
         try:
             replies = await self._run(event, adapter, photos)
@@ -143,15 +147,19 @@ class DialogEngine:
                 self.on_committed()
             return replies
         except IntegrityError:
-            if event.update_id is not None:
-                async with self.db.reader() as session:
-                    if await ProcessedUpdateRepository(session).seen(event.channel, event.update_id):
-                        return []  # a concurrent delivery of the same update won the race
+            if event.update_id is not None and await self._seen(event):
+                log.info("duplicate update %s on %s ignored", event.update_id, event.channel)
+                return []  # redelivered, or a concurrent delivery of the same update won the race
             raise
         except Exception:
             log.exception("dialog step failed on %s", event.channel)
             language = await self._language_of(event)
             return [Reply(text=translate(language, "errors.internal"))]
+
+    async def _seen(self, event: InboundEvent) -> bool:
+        assert event.update_id is not None
+        async with self.db.reader() as session:
+            return await ProcessedUpdateRepository(session).seen(event.channel, event.update_id)
 
     async def _run(self, event: InboundEvent, adapter: ChannelAdapter, photos: list[PhotoOutcome]) -> list[Reply]:
         async with self.db.transaction() as session:

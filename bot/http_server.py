@@ -1,4 +1,4 @@
-"""The bot's own HTTP server (aiohttp): webhooks and, later, the web chat."""
+"""The bot's own HTTP server (aiohttp): the web chat and the webhooks."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import logging
 from aiohttp import web
 
 from bot.config import Settings
+from bot.rate_limit import SourceRateLimit
 
 log = logging.getLogger(__name__)
 
 
 def build_http_app(settings: Settings) -> web.Application:
-    """An aiohttp application with the body-size limit and a health check; channels add their routes."""
-    app = web.Application(client_max_size=settings.http.max_upload_bytes)
+    """An aiohttp application with the body-size limit, webhook rate limits and a health check."""
+    webhooks = SourceRateLimit(
+        settings.abuse.webhook_requests_per_minute, (settings.telegram.webhook_path, settings.twilio.webhook_path)
+    )
+    app = web.Application(client_max_size=settings.http.max_upload_bytes, middlewares=[webhooks.middleware])
     app.router.add_get("/healthz", _health)
     return app
 

@@ -3,12 +3,15 @@
     any step --/cancel--> menu          any step --/help--> guide, then the same step again
     menu --report--> [registration] --> report:category
     menu --nearby--> nearby:location    menu --status--> status:list
+    menu --bank--> [registration] --> bank:show
 """
 
 from __future__ import annotations
 
 from bot.dialog import IDLE, STEPS, DialogContext, on, prompt
+from handlers.bank import start_bank
 from handlers.officer import officer_route
+from handlers.privacy import export_my_data
 from handlers.redirect import is_grievance, send_redirect
 from handlers.stats import show_stats
 
@@ -25,6 +28,7 @@ async def show_menu(ctx: DialogContext) -> None:
         choices=[
             [ctx.choice("menu:report", "menu.report")],
             [ctx.choice("menu:nearby", "menu.nearby"), ctx.choice("menu:status", "menu.status")],
+            [ctx.choice("menu:bank", "menu.bank")],
             [ctx.choice("menu:help", "menu.help"), ctx.choice("menu:language", "menu.language")],
         ],
     )
@@ -56,6 +60,9 @@ def start_report(ctx: DialogContext) -> None:
 async def route(ctx: DialogContext) -> bool:
     """Handles what works at every step; returns False to let the current step handle the event."""
     event = ctx.event
+    if ctx.citizen.blocked and ctx.officer is None:
+        ctx.say(ctx.t("menu.blocked", helpline=ctx.settings.helpline.phone))
+        return True
     action = event.command
     if action is None and event.choice and event.choice.startswith("menu:"):
         action = event.choice.removeprefix("menu:")
@@ -66,6 +73,8 @@ async def route(ctx: DialogContext) -> bool:
             run_action(ctx, action)
         if action == "stats":
             await show_stats(ctx)
+        elif action == "mydata" and ctx.officer is None:
+            await export_my_data(ctx)
         return True
     if ctx.officer is not None and await officer_route(ctx):
         return True
@@ -107,11 +116,15 @@ def run_action(ctx: DialogContext, action: str) -> None:
         ctx.goto("status:list")
     elif action == "report":
         start_report(ctx)
-    elif action == "stats":
+    elif action in ("stats", "mydata"):
         ctx.goto(ctx.step)
+    elif action == "deleteme":
+        ctx.goto("privacy:erase" if ctx.citizen.registered_at else IDLE)
     elif action == "nearby":
         ctx.data.pop("nearby", None)
         ctx.goto("nearby:location")
+    elif action == "bank":
+        start_bank(ctx)
     else:
         ctx.say(ctx.t("menu.not_understood"))
         ctx.goto(ctx.step)

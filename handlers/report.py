@@ -8,19 +8,43 @@
 
 from __future__ import annotations
 
+import math
+from datetime import timedelta
+
 from bot.casework import route_complaint
 from bot.dialog import IDLE, DialogContext, on, prompt
-from bot.events import Ask
+from bot.events import Ask, Choice
 from handlers.common import CATEGORIES, category_label, menu_button
 from handlers.report_target import clear_target, report_data
+from handlers.status import status_text
+from storage.models import utcnow
 from storage.repositories.complaints import NewPhoto
 
 NOTE_MAX = 1000
 
 
+async def filing_limit(ctx: DialogContext) -> str | None:
+    """Why the citizen may not file a complaint right now (a message), or None."""
+    abuse = ctx.settings.abuse
+    now = utcnow()
+    count, latest = await ctx.complaints.filed_since(ctx.citizen.id, now - timedelta(days=1))
+    if count >= abuse.max_complaints_per_day:
+        return ctx.t("report.limit_day", max=abuse.max_complaints_per_day)
+    if latest is not None and now - latest < abuse.min_gap_between_complaints:
+        wait = abuse.min_gap_between_complaints - (now - latest)
+        return ctx.t("report.limit_gap", minutes=max(1, math.ceil(wait.total_seconds() / 60)))
+    return None
+
+
 @prompt("report:category")
 async def ask_category(ctx: DialogContext) -> None:
-    """Asks which of the seven irregularities this is."""
+    """Asks which of the seven irregularities this is (unless the citizen has hit a filing limit)."""
+    if not report_data(ctx).get("editing"):
+        limited = await filing_limit(ctx)
+        if limited:
+            ctx.say(limited)
+            ctx.reset(IDLE)
+            return
     rows = [[ctx.choice(f"cat:{key}", f"categories.{key}")] for key in CATEGORIES]
     ctx.say(ctx.t("report.ask_category"), choices=[*rows, menu_button(ctx)])
 
@@ -143,11 +167,64 @@ def _target_text(ctx: DialogContext) -> str:
     return ctx.t("report.target_unknown")
 
 
+@prompt("report:duplicate")
+async def offer_to_follow(ctx: DialogContext) -> None:
+    """Shows open complaints that look like this one and offers to follow one instead of filing again."""
+    report = report_data(ctx)
+    similar = [await ctx.complaints.get(int(cid)) for cid in report.get("similar", [])]
+    lines = [ctx.t("report.duplicate_found")]
+    rows = []
+    for complaint in similar:
+        if complaint is None:
+            continue
+        lines.append(
+            f"• {complaint.public_id} · {category_label(ctx, complaint.category)} · "
+            f"{status_text(ctx, complaint.status, complaint.outcome)}"
+        )
+        label = ctx.t("report.duplicate_follow", public_id=complaint.public_id)
+        rows.append([Choice(f"dup:follow:{complaint.id}", label)])
+    rows.append([ctx.choice("dup:file", "report.duplicate_file")])
+    ctx.say("\n".join(lines), choices=rows)
+
+
+@on("report:duplicate")
+async def got_duplicate_answer(ctx: DialogContext) -> None:
+    """Follows the chosen complaint (filing nothing), or goes on to the summary to file anyway."""
+    report = report_data(ctx)
+    choice = ctx.event.choice or ""
+    if choice == "dup:file":
+        report["similar_seen"] = True
+        ctx.goto("report:summary")
+        return
+    if choice.startswith("dup:follow:") and choice[11:].isdigit() and int(choice[11:]) in report.get("similar", []):
+        complaint = await ctx.complaints.get(int(choice[11:]))
+        if complaint is not None:
+            if complaint.citizen_id != ctx.citizen.id:
+                await ctx.complaints.follow(complaint.id, ctx.citizen.id)
+            ctx.say(ctx.t("report.duplicate_following", public_id=complaint.public_id))
+            ctx.reset(IDLE)
+            return
+    ctx.say(ctx.t("report.reminder_choice"))
+    ctx.goto("report:duplicate")
+
+
 @prompt("report:summary")
 async def show_summary(ctx: DialogContext) -> None:
-    """Shows everything collected and asks to submit, edit or cancel."""
+    """Shows everything collected and asks to submit, edit or cancel (after any look-alike complaints)."""
     report = report_data(ctx)
     report.pop("editing", None)
+    if not report.get("similar_seen"):
+        similar = await ctx.complaints.similar_open(
+            ivrs=report.get("ivrs"),
+            category=report["category"],
+            latitude=report.get("latitude"),
+            longitude=report.get("longitude"),
+        )
+        report["similar_seen"] = True
+        if similar:
+            report["similar"] = [complaint.id for complaint in similar[:3]]
+            ctx.goto("report:duplicate")
+            return
     ctx.say(
         ctx.t(
             "report.summary",
@@ -207,6 +284,8 @@ async def got_edit_choice(ctx: DialogContext) -> None:
         ctx.goto("report:edit")
         return
     report["editing"] = True
+    if step in ("report:category", "report:target"):
+        report.pop("similar_seen", None)  # a different complaint may now look alike
     if step == "report:photos":
         report["photos"] = []
     if step == "report:target":
@@ -215,6 +294,11 @@ async def got_edit_choice(ctx: DialogContext) -> None:
 
 
 async def _file(ctx: DialogContext) -> None:
+    limited = await filing_limit(ctx)
+    if limited:
+        ctx.say(limited)  # the report stays as it is, ready to submit later
+        ctx.goto("report:summary")
+        return
     report = report_data(ctx)
     consumer = await ctx.consumers.get(int(report["consumer_id"])) if report.get("consumer_id") else None
     district = consumer.district if consumer is not None else None

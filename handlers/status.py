@@ -26,7 +26,8 @@ def status_text(ctx: DialogContext, status: str, outcome: str | None) -> str:
 async def list_complaints(ctx: DialogContext) -> None:
     """Lists the citizen's latest complaints as buttons."""
     complaints = await ctx.complaints.of_citizen(ctx.citizen.id, limit=LIST_LIMIT)
-    if not complaints:
+    followed = await ctx.complaints.followed_by(ctx.citizen.id, limit=LIST_LIMIT)
+    if not complaints and not followed:
         ctx.say(ctx.t("status.none"), choices=[[ctx.choice("menu:report", "menu.report")], menu_button(ctx)])
         return
     lines = [ctx.t("status.header")]
@@ -40,6 +41,18 @@ async def list_complaints(ctx: DialogContext) -> None:
         )
         for c in complaints
     ]
+    if followed:
+        lines.append(ctx.t("status.following"))
+        lines += [
+            ctx.t(
+                "status.item",
+                public_id=c.public_id,
+                category=category_label(ctx, c.category),
+                status=status_text(ctx, c.status, c.outcome),
+                date=date_text(ctx, c.created_at),
+            )
+            for c in followed
+        ]
     lines.append(ctx.t("status.open_hint"))
     rows = [[Choice(f"st:open:{c.id}", str(c.public_id))] for c in complaints]
     ctx.say("\n".join(lines), choices=[*rows, menu_button(ctx)])

@@ -32,7 +32,11 @@ def settings(tmp_path: Path) -> Settings:
     fast = settings.notifier.model_copy(
         update={"telegram_per_chat_interval": timedelta(0), "poll_every": timedelta(seconds=0.05)}
     )
-    return settings.model_copy(update={"data_dir": tmp_path / "data", "notifier": fast})
+    # Most transcripts file several complaints in a row; the limits have their own tests.
+    lenient = settings.abuse.model_copy(
+        update={"min_gap_between_complaints": timedelta(0), "max_complaints_per_day": 100}
+    )
+    return settings.model_copy(update={"data_dir": tmp_path / "data", "notifier": fast, "abuse": lenient})
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from bot.notifier import DeliveryDeferred, DeliveryFailed
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-COMMANDS = ("start", "report", "nearby", "status", "stats", "language", "cancel", "help")
+COMMANDS = ("start", "report", "nearby", "status", "stats", "bank", "language", "mydata", "deleteme", "cancel", "help")
 ALLOWED_UPDATES = ["message", "callback_query"]
 SEND_ATTEMPTS = 3
 
@@ -44,7 +44,7 @@ class TelegramChannel:
         *,
         base_url: str,
         base_file_url: str,
-        pool_size: int = 64,
+        pool_size: int = 16,
         poll_timeout_s: int = 30,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
@@ -58,7 +58,8 @@ class TelegramChannel:
             .token(token)
             .base_url(base_url)
             .base_file_url(base_file_url)
-            .concurrent_updates(True)
+            # Beyond about twice the HTTP pool, extra concurrency only queues inside httpx.
+            .concurrent_updates(max(2, pool_size * 2))
             .connection_pool_size(pool_size)
             .pool_timeout(10)
         )

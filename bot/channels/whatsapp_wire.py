@@ -38,6 +38,9 @@ COMMAND_WORDS: dict[str, str] = {
     "report": "report", "शिकायत": "report",
     "nearby": "nearby", "पास": "nearby",
     "language": "language", "भाषा": "language",
+    "bank": "bank", "बैंक": "bank",
+    "stats": "stats", "आँकड़े": "stats",
+    "mydata": "mydata", "deleteme": "deleteme",
     "start": "start", "hi": "start", "hello": "start", "hey": "start", "namaste": "start", "नमस्ते": "start",
 }  # fmt: skip
 

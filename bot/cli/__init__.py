@@ -17,13 +17,13 @@ Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bot.cli import complaints, consumers, database, officers, serve
+    from bot.cli import citizens, complaints, consumers, database, officers, payouts, rewards, serve
 
     parser = argparse.ArgumentParser(prog="run_bot.py", description="V-Mitra bot: report electricity theft.")
     parser.add_argument("--config", type=Path, default=None, help="settings file (default: config.yaml)")
     serve.add_run_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (database, consumers, officers, complaints):
+    for module in (database, consumers, officers, complaints, citizens, rewards, payouts):
         module.register(sub)
     parser.set_defaults(handler=serve.run)
     return parser

@@ -2,7 +2,7 @@
 
 from storage.models.base import Base, UTCDateTime, utcnow
 from storage.models.citizens import ChannelIdentity, Citizen
-from storage.models.complaints import Complaint, ComplaintPhoto, StatusChange
+from storage.models.complaints import Complaint, ComplaintFollower, ComplaintPhoto, StatusChange
 from storage.models.consumers import Consumer
 from storage.models.officers import Assignment, Officer
 from storage.models.outbox import OutboxMessage
@@ -16,6 +16,7 @@ __all__ = [
     "ChannelIdentity",
     "Citizen",
     "Complaint",
+    "ComplaintFollower",
     "ComplaintPhoto",
     "Consumer",
     "DialogState",

@@ -23,6 +23,9 @@ class Citizen(Base):
     # Bank account: Fernet ciphertext; only the last four digits are kept in the clear.
     bank_account_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     bank_last4: Mapped[str | None] = mapped_column(String(4))
+    # The account holder's name and the IFSC, Fernet ciphertext like the account number.
+    bank_holder_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    bank_ifsc_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     bank_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Where pushes go: the channel identity the citizen used most recently.
     last_identity_id: Mapped[int | None] = mapped_column(Integer)

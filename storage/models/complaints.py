@@ -81,3 +81,15 @@ class StatusChange(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     complaint: Mapped[Complaint] = relationship(back_populates="history")
+
+
+class ComplaintFollower(Base):
+    """A citizen who chose to follow an open complaint instead of filing the same one again."""
+
+    __tablename__ = "complaint_followers"
+    __table_args__ = (UniqueConstraint("complaint_id", "citizen_id", name="uq_complaint_followers_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id", ondelete="CASCADE"), index=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

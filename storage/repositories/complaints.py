@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage import geo
 from storage.geo import cell_of
-from storage.models import Complaint, ComplaintPhoto, StatusChange, utcnow
+from storage.models import Complaint, ComplaintFollower, ComplaintPhoto, StatusChange, utcnow
 
 # Internal statuses and what the citizen is shown for each.
 CITIZEN_STATUS = {
@@ -112,6 +113,18 @@ class ComplaintRepository:
         )
         return list(await self.session.scalars(stmt))
 
+    async def filed_since(self, citizen_id: int, since: datetime) -> tuple[int, datetime | None]:
+        """How many complaints the citizen filed since a moment, and when the latest was filed."""
+        stmt = select(func.count(), func.max(Complaint.created_at)).where(
+            Complaint.citizen_id == citizen_id, Complaint.created_at >= since
+        )
+        count, latest = (await self.session.execute(stmt)).one()
+        if isinstance(latest, datetime) and latest.tzinfo is None:
+            latest = latest.replace(tzinfo=UTC)  # aggregates bypass the column type on SQLite
+        elif isinstance(latest, str):
+            latest = datetime.fromisoformat(latest).replace(tzinfo=UTC)
+        return int(count), latest
+
     async def count_of_citizen(self, citizen_id: int) -> int:
         stmt = select(func.count()).select_from(Complaint).where(Complaint.citizen_id == citizen_id)
         return int(await self.session.scalar(stmt) or 0)
@@ -176,3 +189,73 @@ class ComplaintRepository:
             .group_by(Complaint.district)
         )
         return {district or "": int(n) for district, n in (await self.session.execute(stmt)).all()}
+
+    async def similar_open(
+        self, *, ivrs: str | None, category: str, latitude: float | None, longitude: float | None, radius_m: float = 50
+    ) -> list[Complaint]:
+        """Open complaints against the same IVRS, or of the same category within radius_m of the point."""
+        found: dict[int, Complaint] = {}
+        if ivrs:
+            for complaint in await self.open_against_ivrs(ivrs):
+                found[complaint.id] = complaint
+        if latitude is not None and longitude is not None and geo.valid_coordinates(latitude, longitude):
+            ranges = geo.covering_ranges(latitude, longitude, radius_m)
+            cells = [Complaint.cell.between(r.first, r.last) for r in ranges]
+            stmt = select(Complaint).where(
+                or_(*cells), Complaint.category == category, Complaint.status.in_(OPEN_STATUSES)
+            )
+            for complaint in await self.session.scalars(stmt):
+                assert complaint.latitude is not None and complaint.longitude is not None
+                if geo.haversine_m(latitude, longitude, complaint.latitude, complaint.longitude) <= radius_m:
+                    found[complaint.id] = complaint
+        return sorted(found.values(), key=lambda c: c.id)
+
+    async def follow(self, complaint_id: int, citizen_id: int) -> None:
+        """Subscribe a citizen to a complaint's updates (once)."""
+        exists = await self.session.scalar(
+            select(ComplaintFollower.id).where(
+                ComplaintFollower.complaint_id == complaint_id, ComplaintFollower.citizen_id == citizen_id
+            )
+        )
+        if exists is None:
+            self.session.add(ComplaintFollower(complaint_id=complaint_id, citizen_id=citizen_id))
+            await self.session.flush()
+
+    async def followers(self, complaint_id: int) -> list[int]:
+        stmt = select(ComplaintFollower.citizen_id).where(ComplaintFollower.complaint_id == complaint_id)
+        return list(await self.session.scalars(stmt))
+
+    async def followed_by(self, citizen_id: int, limit: int = 20) -> list[Complaint]:
+        """Complaints the citizen follows (filed by someone else), newest first."""
+        stmt = (
+            select(Complaint)
+            .join(ComplaintFollower, ComplaintFollower.complaint_id == Complaint.id)
+            .where(ComplaintFollower.citizen_id == citizen_id)
+            .order_by(Complaint.created_at.desc())
+            .limit(limit)
+        )
+        return list(await self.session.scalars(stmt))
+
+    async def photo_reuse(self, complaint_id: int, max_distance: int = 6, window: int = 5000) -> list[str]:
+        """Other complaints whose photos are the same (content hash) or near copies (perceptual hash)."""
+        mine = await self.photos(complaint_id)
+        if not mine:
+            return []
+        hashes = [p.content_hash for p in mine]
+        exact = select(Complaint.public_id).join(ComplaintPhoto, ComplaintPhoto.complaint_id == Complaint.id).where(
+            ComplaintPhoto.content_hash.in_(hashes), Complaint.id != complaint_id
+        )
+        reused = set(await self.session.scalars(exact))
+        recent = (
+            select(ComplaintPhoto.perceptual_hash, Complaint.public_id)
+            .join(Complaint, ComplaintPhoto.complaint_id == Complaint.id)
+            .where(Complaint.id != complaint_id, ComplaintPhoto.perceptual_hash.is_not(None))
+            .order_by(ComplaintPhoto.id.desc())
+            .limit(window)
+        )
+        mine_phash = [int(p.perceptual_hash, 16) for p in mine if p.perceptual_hash]
+        for phash, public_id in (await self.session.execute(recent)).all():
+            other = int(phash, 16)
+            if any((other ^ own).bit_count() <= max_distance for own in mine_phash):
+                reused.add(public_id)
+        return sorted(p for p in reused if p)

@@ -1,17 +1,36 @@
-"""The consumer register: look-ups by IVRS and the nearby search."""
+"""The consumer register: look-ups by IVRS and the nearby search.
+
+The nearby search answers "consumers within R metres of a point, nearest first, one page at a
+time, and how many in all" with one SQL statement that SQLite and PostgreSQL both run, on two
+structures kept in step with the table (see storage/models/consumers.py): the covering index
+(cell, ux, uy, uz) and the per-cell counts in consumer_cells.
+
+* The total adds the counts of the cells wholly inside the circle, and counts exactly (by
+  chord length, i.e. great-circle distance) only the points in the cells its edge crosses:
+  work grows with the circle's circumference, not with the consumers inside it.
+* The page ranks points of a small circle only: the smallest of a few candidate radii whose
+  wholly-inside cells already hold enough consumers for the page (every point of that circle
+  is nearer than any point outside it), or the whole circle when none does.
+
+Cell ranges travel as JSON objects ``{"first": last, ...}`` read with ``json_each``, which
+both databases have, so the statement's text never changes: it is parsed, planned and cached
+once per connection.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import BigInteger, Float, column, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import geo
 from storage.models import Consumer
 
 IVRS_LOOSE = re.compile(r"^[A-Z0-9]{6,20}$")
+# Radii (metres) tried for the page before the whole circle; each must hold enough consumers.
+CANDIDATE_RADII_M = (100.0, 200.0, 400.0)
 
 
 def normalise_ivrs(text: str) -> str | None:
@@ -46,6 +65,64 @@ class NearbyPage:
         return self.page > 0
 
 
+def _ranges_json(ranges: list[tuple[int, int]]) -> str:
+    return "{" + ",".join([f'"{first}":{last}' for first, last in ranges]) + "}"
+
+
+_FIRST = "CAST(r.key AS BIGINT)"
+_LAST = "CAST(CAST(r.value AS TEXT) AS BIGINT)"
+_STRIDE = geo.CELL_ROW_STRIDE
+# A range of one row's cells; naming the row lets PostgreSQL estimate it (see CELL_ROW_SQL in the model).
+_IN_CONSUMER_RANGE = f"c.cell / {_STRIDE} = {_FIRST} / {_STRIDE} AND c.cell BETWEEN {_FIRST} AND {_LAST}"
+_IN_COUNT_RANGE = f"cc.cell_row = {_FIRST} / {_STRIDE} AND cc.cell BETWEEN {_FIRST} AND {_LAST}"
+_CHORD2 = "(c.ux - :x) * (c.ux - :x) + (c.uy - :y) * (c.uy - :y) + (c.uz - :z) * (c.uz - :z)"
+_CELLS = "SELECT COALESCE(SUM(cc.n), 0) FROM json_each(:{}) AS r JOIN consumer_cells AS cc ON " + _IN_COUNT_RANGE
+_K = len(CANDIDATE_RADII_M)
+_PICK = " ".join(f"WHEN ({_CELLS.format(f'inner{j}')}) >= :need THEN {j}" for j in range(_K))
+_PAGE = " UNION ALL ".join(
+    f"SELECT c.id AS id, {_CHORD2} AS d FROM {ranges} AS r JOIN consumers AS c ON {_IN_CONSUMER_RANGE}"
+    f" WHERE (SELECT j FROM pick) = {j} AND {_CHORD2} <= :chord2_{j}"
+    for j, ranges in enumerate(
+        [*(f"json_each(:cover{j})" for j in range(_K)), f"(SELECT key, value FROM json_each(:inner{_K}) "
+         f"UNION ALL SELECT key, value FROM json_each(:border))"]
+    )
+)
+_CONSUMER_COLUMNS = ", ".join(f"consumers.{column.name}" for column in Consumer.__table__.columns)
+NEARBY_SQL = f"""
+WITH pick AS MATERIALIZED (SELECT CASE {_PICK} ELSE {_K} END AS j),
+page AS ({_PAGE} ORDER BY d, id LIMIT (SELECT CAST(:limit AS BIGINT)) OFFSET (SELECT CAST(:offset AS BIGINT)))
+SELECT
+    ({_CELLS.format(f"inner{_K}")})
+    + (SELECT COUNT(*) FROM json_each(:border) AS r JOIN consumers AS c ON {_IN_CONSUMER_RANGE}
+       WHERE {_CHORD2} <= :chord2_{_K}) AS total,
+    page.d AS d, {_CONSUMER_COLUMNS}
+FROM (SELECT 1 AS one) AS one
+LEFT JOIN page ON 1 = 1
+LEFT JOIN consumers ON consumers.id = page.id
+ORDER BY page.d, page.id
+"""
+_NEARBY = select(Consumer, literal_column("total"), literal_column("d")).from_statement(
+    text(NEARBY_SQL).columns(column("total", BigInteger), column("d", Float), *Consumer.__table__.columns)
+)
+
+
+def nearby_parameters(lat: float, lon: float, radius_m: float, need: int) -> dict[str, object]:
+    """The bound values of NEARBY_SQL for a circle and the number of nearest consumers needed."""
+    x, y, z = geo.unit_vector(lat, lon)
+    params: dict[str, object] = {"x": x, "y": y, "z": z, "need": need}
+    for j, candidate in enumerate(CANDIDATE_RADII_M):
+        if candidate < radius_m:
+            cells = geo.box_cells(lat, lon, candidate)
+            params[f"inner{j}"], params[f"cover{j}"] = _ranges_json(cells.inner), _ranges_json(cells.cover)
+        else:
+            params[f"inner{j}"] = params[f"cover{j}"] = "{}"
+        params[f"chord2_{j}"] = geo.chord2_for_distance(candidate)
+    cells = geo.disc_cells(lat, lon, radius_m)
+    params[f"inner{_K}"], params["border"] = _ranges_json(cells.inner), _ranges_json(cells.border)
+    params[f"chord2_{_K}"] = geo.chord2_for_distance(radius_m)
+    return params
+
+
 class ConsumerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -72,29 +149,14 @@ class ConsumerRepository:
         return consumer
 
     async def nearby(self, lat: float, lon: float, radius_m: float, page: int = 0, page_size: int = 10) -> NearbyPage:
-        """Consumers within radius_m of the point, nearest first (ties by IVRS), one page at a time."""
+        """Consumers within radius_m of the point, nearest first (ties by id), one page at a time."""
         if not geo.valid_coordinates(lat, lon):
             raise ValueError("coordinates out of range")
+        if not radius_m > 0 or page_size < 1:
+            raise ValueError("radius and page size must be positive")
         page = max(0, page)
-        x, y, z = geo.unit_vector(lat, lon)
-        chord2 = (
-            (Consumer.ux - literal(x)) * (Consumer.ux - literal(x))
-            + (Consumer.uy - literal(y)) * (Consumer.uy - literal(y))
-            + (Consumer.uz - literal(z)) * (Consumer.uz - literal(z))
-        )
-        ranges = geo.covering_ranges(lat, lon, radius_m)
-        in_cells = or_(*(Consumer.cell.between(r.first, r.last) for r in ranges))
-        where = and_(in_cells, chord2 <= literal(geo.chord2_for_distance(radius_m)))
-        total = int(await self.session.scalar(select(func.count()).select_from(Consumer).where(where)) or 0)
-        if total == 0:
-            return NearbyPage([], 0, page, page_size)
-        stmt = (
-            select(Consumer, chord2.label("chord2"))
-            .where(where)
-            .order_by(chord2, Consumer.ivrs)
-            .limit(page_size)
-            .offset(page * page_size)
-        )
-        rows = (await self.session.execute(stmt)).all()
-        items = [NearbyConsumer(row[0], geo.distance_for_chord2(row[1])) for row in rows]
-        return NearbyPage(items, total, page, page_size)
+        params = nearby_parameters(lat, lon, radius_m, (page + 1) * page_size)
+        params.update(limit=page_size, offset=page * page_size)
+        rows = (await self.session.execute(_NEARBY, params)).all()
+        items = [NearbyConsumer(c, geo.distance_for_chord2(d)) for c, _, d in rows if c is not None]
+        return NearbyPage(items, int(rows[0][1]), page, page_size)

@@ -77,3 +77,22 @@ async def test_complaint_views_are_audit_logged(tmp_path: Path) -> None:
     assert actions == [("complaint.show", complaint.public_id), ("complaints.list", None)]  # ...and it is recorded
     assert run_cli(tmp_path, "complaints", "show", "VM-2026-999999").returncode == 2
     await db.dispose()
+
+
+async def test_citizens_are_blocked_and_unblocked_from_the_cli(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    await db.upgrade()
+    async with db.transaction() as session:
+        repo = CitizenRepository(session)
+        await repo.register_phone(await repo.identity_or_create("telegram", "5", "en"), "+919812345678")
+    blocked = run_cli(tmp_path, "citizens", "block", "--phone", "98123 45678", "--reason", "fake reports")
+    assert blocked.returncode == 0, blocked.stderr
+    assert "blocked" in blocked.stdout and "9812345678" not in blocked.stdout
+    assert "+91XXXXXX5678" in run_cli(tmp_path, "citizens", "blocked").stdout
+    assert run_cli(tmp_path, "citizens", "unblock", "--phone", "+919812345678").returncode == 0
+    assert "No citizen is blocked." in run_cli(tmp_path, "citizens", "blocked").stdout
+    assert run_cli(tmp_path, "citizens", "block", "--phone", "+919800000000").returncode == 2
+    async with db.reader() as session:
+        actions = [e.action for e in await AuditRepository(session).recent()]
+    assert actions == ["citizen.unblock", "citizen.block"]
+    await db.dispose()

@@ -1,0 +1,376 @@
+"""The database side of the register import: one batch writer per backend, on the raw driver.
+
+SQLAlchemy builds the statements (the dialect's INSERT ... ON CONFLICT, the index DDL from the
+model), but rows go straight to the driver: on SQLite aiosqlite's executemany of multi-row
+INSERTs; on PostgreSQL asyncpg's binary COPY, straight into the table for new rows, or into a
+temporary staging table and then INSERT ... SELECT ... ON CONFLICT. That skips SQLAlchemy's
+per-row parameter processing, which would cost more than the database work itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from itertools import chain
+from typing import Any
+
+from asyncpg.exceptions import UniqueViolationError
+from sqlalchemy import Column, MetaData, Table, bindparam, literal_column, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.schema import CreateIndex, CreateTable, DropIndex
+
+from storage.db import Database
+from storage.models import Consumer
+from storage.models.consumers import CELL_ROW_SQL, SQLITE_CELL_TRIGGERS
+
+# The columns of each row handed to a writer; updated_at comes from the statement (the import's stamp).
+ROW_COLUMNS = (
+    "ivrs", "name", "address", "district", "category", "sanctioned_load_kw",
+    "latitude", "longitude", "cell", "ux", "uy", "uz",
+)  # fmt: skip
+# The import connection's own settings, put back when it returns to the pool: a bigger page
+# cache (SQLite's default is 2 MiB), and WAL checkpoints (each one an fsync) every 64 MiB rather
+# than every 4 MiB.
+SQLITE_IMPORT_PRAGMAS = {"cache_size": -32768, "wal_autocheckpoint": 16384}
+ROWS_PER_STATEMENT = 50  # 600 parameters, well under SQLite's limit of 32,766
+# Rebuilds consumer_cells from the consumers, as the triggers in storage/models/consumers.py keep it.
+CELL_RECOUNT = (
+    "DELETE FROM consumer_cells",
+    "INSERT INTO consumer_cells (cell_row, cell, n) "
+    f"SELECT {CELL_ROW_SQL}, cell, count(*) FROM consumers WHERE cell IS NOT NULL GROUP BY cell",
+)
+_TABLE = Consumer.__table__
+_STAGE = Table(
+    "vmitra_consumer_stage",
+    MetaData(),
+    *(Column(name, _TABLE.c[name].type) for name in ROW_COLUMNS),
+    schema="pg_temp",
+    prefixes=["TEMPORARY"],
+)
+
+
+class BatchWriter:
+    """Writes batches of rows (in ROW_COLUMNS order) into the consumers table."""
+
+    def __init__(self, driver: Any, dialect: Dialect, stamp_param: object) -> None:
+        self.driver = driver
+        self.dialect = dialect
+        self.stamp_param = stamp_param  # this import's updated_at, as the driver stores it
+        self.fresh = False  # the table was empty when the import started
+        self._indexes_dropped = False
+        self._has_cells = False
+
+    def _sql(self, statement: Any) -> str:
+        return str(statement.compile(dialect=self.dialect))
+
+    async def open(self) -> None:
+        self.fresh = not await self._fetch("SELECT 1 FROM consumers LIMIT 1")
+
+    async def prepare(self, *, bulk: bool) -> None:
+        """For a bulk load drop what is faster built once at the end; otherwise repair what a killed one left.
+
+        That is the secondary indexes, and the triggers that keep consumer_cells (the per-cell
+        counts of the nearby search), which cost about one upsert per row written.
+        """
+        self._has_cells = await self._has_table("consumer_cells")
+        if bulk:
+            for index in _TABLE.indexes:
+                await self._execute(self._sql(DropIndex(index, if_exists=True)))
+            self._indexes_dropped = True
+            if self._has_cells:
+                await self._suspend_cell_triggers()
+        else:
+            await self.restore()
+
+    async def restore(self) -> None:
+        """Create missing secondary indexes; turn the cell-count triggers back on and recount, if they were off."""
+        for index in _TABLE.indexes:
+            await self._execute(self._sql(CreateIndex(index, if_not_exists=True)))
+        self._indexes_dropped = False
+        if not (self._has_cells and await self._cell_triggers_off()):
+            return
+        await self.begin()
+        try:
+            await self._resume_cell_triggers()
+            for sql in CELL_RECOUNT:
+                await self._execute(sql)
+        except BaseException:
+            await self.rollback()
+            raise
+        await self.commit()
+
+    async def _has_table(self, name: str) -> bool:
+        raise NotImplementedError
+
+    async def _suspend_cell_triggers(self) -> None:
+        raise NotImplementedError
+
+    async def _cell_triggers_off(self) -> bool:
+        raise NotImplementedError
+
+    async def _resume_cell_triggers(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Undo per-connection settings before the connection goes back to the pool."""
+
+    async def _fetch(self, sql: str, *params: Any) -> list[tuple]:
+        raise NotImplementedError
+
+    async def _execute(self, sql: str, *params: Any) -> None:
+        raise NotImplementedError
+
+    async def begin(self) -> None:
+        raise NotImplementedError
+
+    async def commit(self) -> None:
+        raise NotImplementedError
+
+    async def rollback(self) -> None:
+        raise NotImplementedError
+
+    async def max_id(self) -> int:
+        """The highest consumer id stored."""
+        rows = await self._fetch("SELECT coalesce(max(id), 0) FROM consumers")
+        return int(rows[0][0])
+
+    async def insert_new(self, rows: list[tuple]) -> int:
+        """Insert rows whose IVRS is not stored yet; return how many were inserted."""
+        raise NotImplementedError
+
+    async def upsert(self, rows: list[tuple]) -> None:
+        """Insert rows, updating every column of those whose IVRS is stored already."""
+        raise NotImplementedError
+
+    async def stored(self, ivrs: list[str]) -> dict[str, bool]:
+        """Which of these IVRS are stored: True when this import wrote them, False when they were there before."""
+        raise NotImplementedError
+
+    async def stored_up_to(self, max_id: int, ivrs: list[str]) -> set[str]:
+        """Which of these IVRS are stored with an id up to max_id."""
+        raise NotImplementedError
+
+
+def _insert_statements(module: Any, values: Any) -> tuple[Any, Any]:
+    """INSERT ... ON CONFLICT (ivrs) DO NOTHING, and the same with DO UPDATE of every column."""
+    statement = values(module.insert(_TABLE))
+    update = {name: statement.excluded[name] for name in (*ROW_COLUMNS, "updated_at") if name != "ivrs"}
+    return (
+        statement.on_conflict_do_nothing(index_elements=[_TABLE.c.ivrs]),
+        statement.on_conflict_do_update(index_elements=[_TABLE.c.ivrs], set_=update),
+    )
+
+
+class SqliteWriter(BatchWriter):
+    """executemany on the aiosqlite connection; each transaction takes the write lock up front.
+
+    SQLite cannot disable a trigger, so a bulk load drops the cell-count triggers and creates
+    them again from their definitions in storage/models/consumers.py.
+    """
+
+    async def _has_table(self, name: str) -> bool:
+        return bool(await self._fetch("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", name))
+
+    async def _suspend_cell_triggers(self) -> None:
+        for name in _trigger_names(SQLITE_CELL_TRIGGERS):
+            await self._execute(f"DROP TRIGGER IF EXISTS {name}")
+
+    async def _missing_triggers(self) -> list[str]:
+        present = {name for (name,) in await self._fetch("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        return [sql for sql, name in zip(SQLITE_CELL_TRIGGERS, _trigger_names(SQLITE_CELL_TRIGGERS), strict=True)
+                if name not in present]  # fmt: skip
+
+    async def _cell_triggers_off(self) -> bool:
+        return bool(await self._missing_triggers())
+
+    async def _resume_cell_triggers(self) -> None:
+        for sql in await self._missing_triggers():
+            await self._execute(sql)
+
+    async def open(self) -> None:
+        await super().open()
+        self._saved_pragmas = {name: (await self._fetch(f"PRAGMA {name}"))[0][0] for name in SQLITE_IMPORT_PRAGMAS}
+        for name, value in SQLITE_IMPORT_PRAGMAS.items():
+            await self._execute(f"PRAGMA {name} = {int(value)}")
+        # One statement inserts ROWS_PER_STATEMENT rows (a multi-row VALUES list): half the cost
+        # per row of one-row statements. Every parameter is bound per row, so the stamp (digits
+        # and separators only) is written into the SQL.
+        stamp = literal_column(f"'{self.stamp_param}'")
+        self._sql_for: dict[tuple[str, int], str] = {}
+        for size in (1, ROWS_PER_STATEMENT):
+            values = [
+                {**{name: bindparam(f"{name}_{i}") for name in ROW_COLUMNS}, "updated_at": stamp} for i in range(size)
+            ]
+            nothing, update = _insert_statements(sqlite, lambda insert, values=values: insert.values(values))
+            compiled = nothing.compile(dialect=self.dialect)
+            expected = tuple(f"{name}_{i}" for i in range(size) for name in ROW_COLUMNS)
+            assert tuple(compiled.positiontup or ()) == expected, "parameters must follow ROW_COLUMNS, row by row"
+            self._sql_for["nothing", size], self._sql_for["update", size] = str(compiled), self._sql(update)
+
+    async def close(self) -> None:
+        for name, value in self._saved_pragmas.items():
+            await self._execute(f"PRAGMA {name} = {int(value)}")
+
+    async def _fetch(self, sql: str, *params: Any) -> list[tuple]:
+        async with self.driver.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _execute(self, sql: str, *params: Any) -> None:
+        await (await self.driver.execute(sql, params)).close()
+
+    async def begin(self) -> None:
+        await self._execute("BEGIN IMMEDIATE")
+
+    async def commit(self) -> None:
+        await self._execute("COMMIT")
+
+    async def rollback(self) -> None:
+        if self.driver.in_transaction:
+            await self._execute("ROLLBACK")
+
+    async def _write(self, conflict: str, rows: list[tuple]) -> int:
+        """Run the statement over all rows, ROWS_PER_STATEMENT at a time; return the rows changed."""
+        per = ROWS_PER_STATEMENT
+        whole = len(rows) - len(rows) % per
+        changed = 0
+        if whole:
+            groups = [tuple(chain.from_iterable(rows[i : i + per])) for i in range(0, whole, per)]
+            cursor = await self.driver.executemany(self._sql_for[conflict, per], groups)
+            changed += cursor.rowcount
+            await cursor.close()
+        if whole < len(rows):
+            cursor = await self.driver.executemany(self._sql_for[conflict, 1], rows[whole:])
+            changed += cursor.rowcount
+            await cursor.close()
+        return changed
+
+    async def insert_new(self, rows: list[tuple]) -> int:
+        return await self._write("nothing", rows)
+
+    async def upsert(self, rows: list[tuple]) -> None:
+        await self._write("update", rows)
+
+    async def stored(self, ivrs: list[str]) -> dict[str, bool]:
+        sql = "SELECT ivrs, updated_at = ? FROM consumers WHERE ivrs IN (SELECT value FROM json_each(?))"
+        return {key: bool(mine) for key, mine in await self._fetch(sql, self.stamp_param, json.dumps(ivrs))}
+
+    async def stored_up_to(self, max_id: int, ivrs: list[str]) -> set[str]:
+        sql = "SELECT ivrs FROM consumers WHERE id <= ? AND ivrs IN (SELECT value FROM json_each(?))"
+        return {key for (key,) in await self._fetch(sql, max_id, json.dumps(ivrs))}
+
+
+def _trigger_names(statements: tuple[str, ...]) -> list[str]:
+    return [re.search(r"CREATE TRIGGER (\w+)", sql).group(1) for sql in statements]  # type: ignore[union-attr]
+
+
+class PostgresWriter(BatchWriter):
+    """Binary COPY per batch; each transaction commits without waiting for the disk (see begin)."""
+
+    async def open(self) -> None:
+        await super().open()
+        await self._execute(self._sql(CreateTable(_STAGE, if_not_exists=True)))
+        stamp = bindparam("stamp", type_=_TABLE.c.updated_at.type)
+        nothing, update = _insert_statements(
+            postgresql, lambda insert: insert.from_select((*ROW_COLUMNS, "updated_at"), select(*_STAGE.c, stamp))
+        )
+        self._insert_sql, self._upsert_sql = self._sql(nothing), self._sql(update)
+        self._transaction: Any = None
+
+    async def close(self) -> None:
+        await self._execute("DROP TABLE IF EXISTS pg_temp.vmitra_consumer_stage")
+
+    async def _has_table(self, name: str) -> bool:
+        return bool((await self._fetch("SELECT to_regclass($1) IS NOT NULL", name))[0][0])
+
+    async def _suspend_cell_triggers(self) -> None:
+        await self._execute("ALTER TABLE consumers DISABLE TRIGGER USER")
+
+    async def _cell_triggers_off(self) -> bool:
+        sql = "SELECT 1 FROM pg_trigger WHERE tgrelid = 'consumers'::regclass AND NOT tgisinternal AND tgenabled = 'D'"
+        return bool(await self._fetch(sql))
+
+    async def _resume_cell_triggers(self) -> None:
+        await self._execute("ALTER TABLE consumers ENABLE TRIGGER USER")
+
+    async def restore(self) -> None:
+        rebuilding = self._indexes_dropped
+        if rebuilding:
+            await self._execute("SET maintenance_work_mem = '256MB'")
+        await super().restore()
+        if rebuilding:
+            await self._execute("RESET maintenance_work_mem")
+            await self._execute("ANALYZE consumers")
+
+    async def _fetch(self, sql: str, *params: Any) -> list[tuple]:
+        return [tuple(record) for record in await self.driver.fetch(sql, *params)]
+
+    async def _execute(self, sql: str, *params: Any) -> None:
+        await self.driver.execute(sql, *params)
+
+    async def begin(self) -> None:
+        self._transaction = self.driver.transaction()
+        await self._transaction.start()
+        # Losing the last commits in a server crash is harmless here: the import can simply be re-run.
+        await self._execute("SET LOCAL synchronous_commit TO OFF")
+
+    async def commit(self) -> None:
+        transaction, self._transaction = self._transaction, None
+        await transaction.commit()
+
+    async def rollback(self) -> None:
+        transaction, self._transaction = self._transaction, None
+        if transaction is not None:
+            await transaction.rollback()
+
+    async def _stage(self, rows: list[tuple]) -> None:
+        await self._execute("TRUNCATE pg_temp.vmitra_consumer_stage")
+        await self.driver.copy_records_to_table(
+            "vmitra_consumer_stage", schema_name="pg_temp", records=rows, columns=ROW_COLUMNS
+        )
+
+    async def insert_new(self, rows: list[tuple]) -> int:
+        # COPY straight into the table is twice as fast as going through the staging table; a
+        # duplicate IVRS makes it fail, and then (rarely) the batch takes the staging path.
+        stamp = self.stamp_param
+        try:
+            async with self.driver.transaction():  # a savepoint inside the import's transaction
+                await self.driver.copy_records_to_table(
+                    "consumers", records=[(*row, stamp) for row in rows], columns=(*ROW_COLUMNS, "updated_at")
+                )
+            return len(rows)
+        except UniqueViolationError:
+            await self._stage(rows)
+            status = await self.driver.execute(self._insert_sql, stamp)
+            return int(status.split()[-1])  # "INSERT 0 <rows>"
+
+    async def upsert(self, rows: list[tuple]) -> None:
+        await self._stage(rows)
+        await self._execute(self._upsert_sql, self.stamp_param)
+
+    async def stored(self, ivrs: list[str]) -> dict[str, bool]:
+        sql = "SELECT ivrs, updated_at = $1 FROM consumers WHERE ivrs = ANY($2::varchar[])"
+        return {key: bool(mine) for key, mine in await self._fetch(sql, self.stamp_param, ivrs)}
+
+    async def stored_up_to(self, max_id: int, ivrs: list[str]) -> set[str]:
+        sql = "SELECT ivrs FROM consumers WHERE id <= $1 AND ivrs = ANY($2::varchar[])"
+        return {key for (key,) in await self._fetch(sql, max_id, ivrs)}
+
+
+@asynccontextmanager
+async def open_writer(db: Database, stamp: datetime) -> AsyncIterator[BatchWriter]:
+    """A batch writer on a connection of its own, for one import stamped with the given time."""
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        dialect = conn.dialect
+        stamp_param = _TABLE.c.updated_at.type.bind_processor(dialect)(stamp)
+        writer_class = SqliteWriter if db.dialect == "sqlite" else PostgresWriter
+        writer = writer_class(raw.driver_connection, dialect, stamp_param)
+        await writer.open()
+        try:
+            yield writer
+        finally:
+            await writer.close()

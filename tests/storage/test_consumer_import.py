@@ -1,0 +1,435 @@
+"""Consumer register import: counting, every kind of bad row, header variants, encodings, Excel, memory."""
+
+from __future__ import annotations
+
+import gc
+import math
+import random
+import tracemalloc
+from pathlib import Path
+
+import psutil
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from openpyxl import Workbook
+from sqlalchemy import func, select, text
+
+from bot.config import ServiceAreaSettings
+from storage import geo
+from storage.consumer_batches import spatial_columns
+from storage.consumer_import import ImportReport, import_consumers
+from storage.consumer_rows import _CANONICAL_IVRS, ImportFileError
+from storage.consumer_writers import SqliteWriter
+from storage.db import Database
+from storage.models import Consumer
+from storage.repositories.consumers import normalise_ivrs
+
+AREA = ServiceAreaSettings().bounding_box
+HEADER = "ivrs,name,address,district,category,sanctioned_load_kw,latitude,longitude"
+
+
+def write(path: Path, *lines: str, encoding: str = "utf-8") -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding=encoding)
+    return path
+
+
+async def run(db: Database, *paths: Path, **options: object) -> ImportReport:
+    return await import_consumers(db, list(paths), service_area=AREA, **options)  # type: ignore[arg-type]
+
+
+async def stored(db: Database, ivrs: str) -> Consumer | None:
+    async with db.reader() as session:
+        return await session.scalar(select(Consumer).where(Consumer.ivrs == ivrs))
+
+
+async def count(db: Database) -> int:
+    async with db.reader() as session:
+        return int(await session.scalar(select(func.count()).select_from(Consumer)) or 0)
+
+
+def register_lines(n: int, start: int = 0, name: str = "Ramesh Patel") -> list[str]:
+    rnd = random.Random(start)
+    return [HEADER] + [
+        f'N{start + i:010d},{name} {i},"H.No {i}, Ward 5, Gorakhpur, Jabalpur",Jabalpur,LV-1,1.5,'
+        f"{23.1 + rnd.random() * 0.1:.6f},{79.9 + rnd.random() * 0.1:.6f}"
+        for i in range(n)
+    ]
+
+
+async def test_good_rows_are_stored_with_their_grid_cell_and_unit_vector(db: Database, tmp_path: Path) -> None:
+    csv_file = write(
+        tmp_path / "register.csv",
+        HEADER,
+        'N3330008565,Ramesh Patel,"H.No 12, Ward 5, Gorakhpur, Jabalpur",Jabalpur,LV-1,1.5,23.18,79.95',
+        "S1234567890,Sita Verma,Makronia,Sagar,LV-2,5,,",
+    )
+    report = await run(db, csv_file)
+    assert (report.imported, report.updated, report.skipped) == (2, 0, [])
+    assert report.rows_read == 2
+
+    ramesh = await stored(db, "N3330008565")
+    assert ramesh is not None
+    assert (ramesh.name, ramesh.address) == ("Ramesh Patel", "H.No 12, Ward 5, Gorakhpur, Jabalpur")
+    assert (ramesh.district, ramesh.category, ramesh.sanctioned_load_kw) == ("Jabalpur", "LV-1", 1.5)
+    assert (ramesh.latitude, ramesh.longitude) == (23.18, 79.95)
+    assert ramesh.cell == geo.cell_of(23.18, 79.95)
+    assert (ramesh.ux, ramesh.uy, ramesh.uz) == pytest.approx(geo.unit_vector(23.18, 79.95), abs=1e-15)
+    # A consumer without a location is kept, just without spatial columns (never in a nearby search).
+    sita = await stored(db, "S1234567890")
+    assert sita is not None and sita.latitude is None and sita.cell is None and sita.ux is None
+
+
+async def test_every_kind_of_bad_row_is_reported_with_its_line_and_reason(sqlite_db: Database, tmp_path: Path) -> None:
+    csv_file = write(
+        tmp_path / "register.csv",
+        HEADER,  # line 1
+        'N0000000001,Good,"an address\nover two lines",Jabalpur,LV-1,1,23.18,79.95',  # lines 2-3
+        ",No IVRS,x,Jabalpur,LV-1,1,23.1,79.9",  # 4
+        "AB-1,Too short,x,Jabalpur,LV-1,1,23.1,79.9",  # 5
+        "N0000000005,Text latitude,x,Jabalpur,LV-1,1,north,79.9",  # 6
+        "N0000000006,Only latitude,x,Jabalpur,LV-1,1,23.1,",  # 7
+        "N0000000007,Out of range,x,Jabalpur,LV-1,1,123.1,79.9",  # 8
+        "N0000000008,Delhi,x,Delhi,LV-1,1,28.61,77.21",  # 9
+        "N0000000009,Swapped,x,Jabalpur,LV-1,1,79.95,23.18",  # 10
+        "N0000000010,Negative load,x,Jabalpur,LV-1,-2,23.1,79.9",  # 11
+        "N0000000011,Absurd load,x,Jabalpur,LV-1,250000,23.1,79.9",  # 12
+        "N0000000012,Word load,x,Jabalpur,LV-1,high,23.1,79.9",  # 13
+        "n-000-000-0001,Same IVRS written differently,x,Jabalpur,LV-1,1,23.1,79.9",  # 14
+        "",  # 15: blank lines are not rows
+        "N0000000016,Also good,,Jabalpur,LV-1,2 kW,,",  # 16
+    )
+    report = await run(sqlite_db, csv_file)
+
+    assert (report.imported, report.updated, report.rows_read) == (2, 0, 13)
+    assert [(row.line, row.kind, row.ivrs) for row in report.skipped] == [
+        (4, "missing IVRS", None),
+        (5, "malformed IVRS", None),
+        (6, "bad coordinates", "N0000000005"),
+        (7, "bad coordinates", "N0000000006"),
+        (8, "bad coordinates", "N0000000007"),
+        (9, "outside the service area", "N0000000008"),
+        (10, "outside the service area", "N0000000009"),
+        (11, "bad load", "N0000000010"),
+        (12, "bad load", "N0000000011"),
+        (13, "bad load", "N0000000012"),
+        (14, "duplicate IVRS", "N0000000001"),
+    ]
+    reasons = {row.line: row.reason for row in report.skipped}
+    assert reasons[5] == "malformed IVRS: 'AB-1'"
+    assert reasons[6] == "bad coordinates: latitude 'north' is not a number"
+    assert reasons[7] == "bad coordinates: only the latitude is given"
+    assert reasons[10].endswith("(latitude and longitude swapped?)")
+    assert reasons[11] == "bad load: -2 kW is negative"
+    assert reasons[14] == "duplicate IVRS: line 2 has it too (the first row is kept)"
+    assert report.skipped_total == 11 and report.skipped_by_kind["bad load"] == 3
+    assert (await stored(sqlite_db, "N0000000016")).sanctioned_load_kw == 2.0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("batch_size", [5000, 2], ids=["same batch", "across batches"])
+async def test_duplicate_ivrs_keeps_the_first_row(db: Database, tmp_path: Path, batch_size: int) -> None:
+    csv_file = write(
+        tmp_path / "register.csv",
+        HEADER,
+        "N0000000001,First,,Jabalpur,LV-1,1,23.1,79.9",
+        "N0000000002,Other,,Jabalpur,LV-1,1,23.1,79.9",
+        "N0000000003,Other,,Jabalpur,LV-1,1,23.1,79.9",
+        "n 0000000001,Second,,Jabalpur,LV-2,9,23.2,79.8",
+    )
+    report = await run(db, csv_file, batch_size=batch_size)
+    assert (report.imported, report.updated) == (3, 0)
+    assert [(row.line, row.kind, row.ivrs) for row in report.skipped] == [(5, "duplicate IVRS", "N0000000001")]
+    first = await stored(db, "N0000000001")
+    assert first is not None and (first.name, first.category) == ("First", "LV-1")
+    assert await count(db) == 3
+
+
+async def test_importing_the_same_file_again_updates_every_row_and_adds_none(db: Database, tmp_path: Path) -> None:
+    csv_file = write(tmp_path / "register.csv", *register_lines(30))
+    first = await run(db, csv_file, batch_size=7)
+    again = await run(db, csv_file, batch_size=7)
+    assert (first.imported, first.updated) == (30, 0)
+    assert (again.imported, again.updated, again.skipped_total) == (0, 30, 0)
+    assert await count(db) == 30
+
+
+async def test_a_changed_row_updates_its_fields_and_new_rows_are_counted_apart(db: Database, tmp_path: Path) -> None:
+    await run(db, write(tmp_path / "v1.csv", HEADER, "N0000000001,Old Name,Old Address,Jabalpur,LV-1,1,23.1,79.9"))
+    report = await run(
+        db,
+        write(
+            tmp_path / "v2.csv",
+            HEADER,
+            "N0000000001,New Name,New Address,Katni,LV-2,3.5,23.83,80.39",
+            "N0000000002,Someone New,,Katni,LV-1,1,23.83,80.4",
+        ),
+    )
+    assert (report.imported, report.updated) == (1, 1)
+    changed = await stored(db, "N0000000001")
+    assert changed is not None
+    assert (changed.name, changed.address) == ("New Name", "New Address")
+    assert (changed.district, changed.category) == ("Katni", "LV-2")
+    assert (changed.sanctioned_load_kw, changed.cell) == (3.5, geo.cell_of(23.83, 80.39))
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "IVRS No,Consumer Name,Address,District,Tariff Category,Sanctioned Load (kW),lat,lon",
+        "ivrs_number,CONSUMER NAME,consumer_address,District Name,tariff,load_kw,Latitude,lng",
+        "IVRS,Name,Address,District,Category,Sanctioned Load,LAT,LONG",
+        "Consumer No.,name,address,dist,category,Load (kW),gps_lat,gps_lon",
+        "आईवीआरएस,नाम,पता,जिला,श्रेणी,स्वीकृत भार,अक्षांश,देशांतर",
+    ],
+)
+async def test_header_variants_are_recognised(sqlite_db: Database, tmp_path: Path, header: str) -> None:
+    csv_file = write(tmp_path / "register.csv", header, "N3330008565,Ramesh,Garha,Jabalpur,LV-1,2,23.18,79.95")
+    report = await run(sqlite_db, csv_file)
+    assert (report.imported, report.skipped) == (1, [])
+    consumer = await stored(sqlite_db, "N3330008565")
+    assert consumer is not None
+    assert (consumer.name, consumer.address, consumer.district) == ("Ramesh", "Garha", "Jabalpur")
+    assert (consumer.category, consumer.sanctioned_load_kw) == ("LV-1", 2.0)
+    assert (consumer.latitude, consumer.longitude) == (23.18, 79.95)
+
+
+async def test_semicolons_title_lines_and_unknown_columns(sqlite_db: Database, tmp_path: Path) -> None:
+    csv_file = write(
+        tmp_path / "register.csv",
+        "MP Poorv Kshetra Vidyut Vitaran Co. Ltd.",
+        "Consumer list; Jabalpur City Circle",
+        "S.No;IVRS No;Consumer Name;Feeder;Latitude;Longitude",
+        "1;N3330008565;Ramesh;Garha 11 kV;23.18;79.95",
+    )
+    report = await run(sqlite_db, csv_file)
+    assert report.imported == 1
+    assert report.skipped == []
+    assert "register.csv: ignored column 'Feeder'" in report.notes
+    assert (await stored(sqlite_db, "N3330008565")).name == "Ramesh"  # type: ignore[union-attr]
+
+
+async def test_a_file_without_an_ivrs_column_is_refused_naming_its_headers(sqlite_db: Database, tmp_path: Path) -> None:
+    csv_file = write(tmp_path / "register.csv", "Account,Name,Load", "123,Ramesh,1")
+    with pytest.raises(ImportFileError, match=r"no IVRS column; the header row has: 'Account', 'Name', 'Load'"):
+        await run(sqlite_db, csv_file)
+    assert await count(sqlite_db) == 0
+
+
+async def test_missing_empty_and_unsupported_files_are_refused(sqlite_db: Database, tmp_path: Path) -> None:
+    good = write(tmp_path / "good.csv", HEADER, "N3330008565,Ramesh,,Jabalpur,LV-1,1,23.18,79.95")
+    with pytest.raises(ImportFileError, match="file not found"):
+        await run(sqlite_db, good, tmp_path / "missing.csv")
+    assert await count(sqlite_db) == 0  # every file is checked before anything is written
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(ImportFileError, match="empty"):
+        await run(sqlite_db, tmp_path / "empty.csv")
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
+    with pytest.raises(ImportFileError, match=r"save it as \.xlsx or CSV"):
+        await run(sqlite_db, tmp_path / "old.xls")
+    (tmp_path / "broken.xlsx").write_bytes(b"not a zip")
+    with pytest.raises(ImportFileError, match=r"not a readable \.xlsx"):
+        await run(sqlite_db, tmp_path / "broken.xlsx")
+
+
+async def test_excel_workbook_rows_are_numbered_as_in_excel(sqlite_db: Database, tmp_path: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Consumer list, Sagar"])  # row 1: a title
+    sheet.append(["IVRS No", "Consumer Name", "Sanctioned Load (kW)", "Latitude", "Longitude"])  # row 2
+    sheet.append([3330008565, "रमेश शर्मा", 1.5, 23.84, 78.74])  # row 3: an IVRS typed as a number
+    sheet.append([])  # row 4: empty
+    sheet.append(["S1234567890", "Bad load", "lots", 23.84, 78.74])  # row 5
+    book.save(tmp_path / "register.xlsx")
+
+    report = await run(sqlite_db, tmp_path / "register.xlsx")
+    assert report.imported == 1
+    assert [(row.line, row.kind) for row in report.skipped] == [(5, "bad load")]
+    consumer = await stored(sqlite_db, "3330008565")
+    assert consumer is not None and (consumer.name, consumer.sanctioned_load_kw) == ("रमेश शर्मा", 1.5)
+
+
+async def test_utf8_with_bom_keeps_hindi_text(sqlite_db: Database, tmp_path: Path) -> None:
+    csv_file = write(
+        tmp_path / "register.csv",
+        "IVRS,नाम,Address,District,Latitude,Longitude",
+        'N3330008565,रमेश कुमार पटेल,"वार्ड 5, गोरखपुर, जबलपुर",Jabalpur,23.18,79.95',
+        encoding="utf-8-sig",
+    )
+    assert csv_file.read_bytes().startswith(b"\xef\xbb\xbf")
+    report = await run(sqlite_db, csv_file)
+    assert report.imported == 1 and report.notes == []
+    consumer = await stored(sqlite_db, "N3330008565")
+    assert consumer is not None
+    assert (consumer.name, consumer.address) == ("रमेश कुमार पटेल", "वार्ड 5, गोरखपुर, जबलपुर")
+
+
+async def test_excel_unicode_text_utf16_with_tabs(sqlite_db: Database, tmp_path: Path) -> None:
+    lines = ("IVRS\tName\tLat\tLon", "N3330008565\tरमेश\t23.18\t79.95")
+    csv_file = write(tmp_path / "register.txt", *lines, encoding="utf-16")
+    report = await run(sqlite_db, csv_file)
+    assert (report.imported, report.skipped) == (1, [])
+    assert (await stored(sqlite_db, "N3330008565")).name == "रमेश"  # type: ignore[union-attr]
+
+
+async def test_bytes_that_are_not_utf8_are_read_as_windows_1252(sqlite_db: Database, tmp_path: Path) -> None:
+    csv_file = write(tmp_path / "register.csv", HEADER, "N3330008565,Café Rao – Shop,,Jabalpur,LV-2,1,23.18,79.95",
+                     encoding="cp1252")  # fmt: skip
+    report = await run(sqlite_db, csv_file)
+    assert report.imported == 1
+    assert (await stored(sqlite_db, "N3330008565")).name == "Café Rao – Shop"  # type: ignore[union-attr]
+    assert report.notes == ["register.csv: 2 bytes were not UTF-8, read them as cp1252"]
+
+
+async def test_unreadable_rows_are_skipped_and_the_rest_imported(sqlite_db: Database, tmp_path: Path) -> None:
+    lines = [HEADER, "N0000000001,A\x00B,,Jabalpur,LV-1,1,23.1,79.9", 'N0000000002,"a quote left open,,,,,,']
+    # With no other quote in the file, the open one swallows the following lines up to the
+    # csv module's field limit (128 KiB); reading resumes after that.
+    lines += [f"N{i:010d},Consumer {i},,Jabalpur,LV-1,1,23.1,79.9" for i in range(10, 3010)]
+    report = await run(sqlite_db, write(tmp_path / "register.csv", *lines))
+    assert [(row.line, row.reason) for row in report.skipped] == [
+        (2, "unreadable row: it holds a NUL character"),
+        (3, "unreadable row: field larger than field limit (131072)"),
+    ]
+    assert 0 < report.imported < 3000
+    assert await stored(sqlite_db, "N0000003009") is not None  # the last row
+
+
+async def test_all_skipped_rows_can_be_written_to_a_csv_file(sqlite_db: Database, tmp_path: Path) -> None:
+    lines = [HEADER] + [f",Nobody {i},,Jabalpur,LV-1,1,23.1,79.9" for i in range(5)]
+    report = await run(sqlite_db, write(tmp_path / "register.csv", *lines), skipped_csv=tmp_path / "skipped.csv")
+    assert report.skipped_total == 5
+    written = (tmp_path / "skipped.csv").read_text(encoding="utf-8").splitlines()
+    assert written[0] == "file,line,ivrs,reason"
+    assert written[1] == f"{tmp_path / 'register.csv'},2,,missing IVRS"
+    assert len(written) == 6
+
+
+async def test_several_files_are_one_import(sqlite_db: Database, tmp_path: Path) -> None:
+    a = write(tmp_path / "a.csv", HEADER, "N0000000001,In A,,Jabalpur,LV-1,1,23.1,79.9")
+    b = write(tmp_path / "b.csv", HEADER, "N0000000002,In B,,Sagar,LV-1,1,23.8,78.7", "N0000000001,Again,,x,,,,")
+    report = await run(sqlite_db, a, b)
+    assert (report.imported, report.files) == (2, [str(a), str(b)])
+    assert [(row.file, row.line, row.kind) for row in report.skipped] == [(str(b), 3, "duplicate IVRS")]
+
+
+async def index_names(db: Database) -> set[str]:
+    if db.dialect == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'consumers'"
+    else:
+        sql = "SELECT indexname FROM pg_indexes WHERE tablename = 'consumers' AND schemaname = current_schema()"
+    async with db.reader() as session:
+        return set((await session.execute(text(sql))).scalars())
+
+
+async def test_bulk_load_builds_the_indexes_once_and_leaves_them_in_place(db: Database, tmp_path: Path) -> None:
+    report = await run(db, write(tmp_path / "register.csv", *register_lines(50)), rebuild_indexes=True)
+    assert report.indexes_rebuilt and report.imported == 50
+    assert {"ix_consumers_cell_vec", "ix_consumers_district"} <= await index_names(db)
+    again = await run(db, write(tmp_path / "more.csv", *register_lines(5, start=50)), rebuild_indexes=True)
+    assert not again.indexes_rebuilt  # the table is no longer empty
+
+
+async def cell_counts(db: Database) -> tuple[dict[int, int], dict[int, int]]:
+    """consumer_cells as stored, and as counted from the consumers themselves."""
+    async with db.reader() as session:
+        kept = dict((await session.execute(text("SELECT cell, n FROM consumer_cells WHERE n <> 0"))).all())
+        counted = "SELECT cell, count(*) FROM consumers WHERE cell IS NOT NULL GROUP BY cell"
+        return kept, dict((await session.execute(text(counted))).all())
+
+
+async def test_cell_counts_stay_right_through_bulk_loads_and_updates(db: Database, tmp_path: Path) -> None:
+    await run(db, write(tmp_path / "bulk.csv", *register_lines(300)), rebuild_indexes=True)
+    kept, counted = await cell_counts(db)
+    assert kept == counted and sum(kept.values()) == 300
+    moved = [HEADER] + [f"N{i:010d},Moved,,Sagar,LV-1,1,23.84,78.74" for i in range(20)]
+    await run(db, write(tmp_path / "moved.csv", *moved, *register_lines(10, start=300)[1:]))
+    kept, counted = await cell_counts(db)
+    assert kept == counted and sum(kept.values()) == 310
+    assert kept[geo.cell_of(23.84, 78.74)] == 20
+
+
+async def test_an_import_repairs_what_a_killed_bulk_load_left(db: Database, tmp_path: Path) -> None:
+    await run(db, write(tmp_path / "first.csv", *register_lines(40)))
+    sqlite = db.dialect == "sqlite"
+    off = "DROP TRIGGER consumers_cells_insert" if sqlite else "ALTER TABLE consumers DISABLE TRIGGER USER"
+    async with db.transaction() as session:  # as if a bulk load had been killed half way
+        await session.execute(text(off))
+        await session.execute(text("DROP INDEX ix_consumers_district"))
+        await session.execute(text("INSERT INTO consumers (ivrs, cell, updated_at) VALUES ('X1', 7, '2026-01-01')"))
+    await run(db, write(tmp_path / "more.csv", *register_lines(5, start=40)))
+    kept, counted = await cell_counts(db)
+    assert kept == counted and kept[7] == 1 and sum(kept.values()) == 46
+    assert "ix_consumers_district" in await index_names(db)
+    await run(db, write(tmp_path / "last.csv", *register_lines(1, start=90)))  # the triggers count again
+    kept, counted = await cell_counts(db)
+    assert kept == counted and sum(kept.values()) == 47
+
+
+async def test_a_worker_process_reads_large_files_with_the_same_result(sqlite_db: Database, tmp_path: Path) -> None:
+    lines = [*register_lines(40), ",No IVRS,,Jabalpur,LV-1,1,23.1,79.9", "N0000000003,Dup,,x,,,,"]
+    csv_file = write(tmp_path / "register.csv", *lines)
+    report = await run(sqlite_db, csv_file, parallel=True, batch_size=16)
+    assert (report.imported, report.rows_read) == (40, 42)
+    assert [(row.line, row.kind) for row in report.skipped] == [(42, "missing IVRS"), (43, "duplicate IVRS")]
+    with pytest.raises(ImportFileError, match="no IVRS column"):
+        await run(sqlite_db, write(tmp_path / "bad.csv", "a,b", "1,2"), parallel=True)
+
+
+async def test_a_failing_import_stops_its_reader_process(
+    sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = 0
+
+    async def fail_on_second_batch(self: SqliteWriter, rows: list[tuple]) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise OSError("disk full")
+        return await original(self, rows)
+
+    original = SqliteWriter.insert_new
+    monkeypatch.setattr(SqliteWriter, "insert_new", fail_on_second_batch)
+    with pytest.raises(OSError, match="disk full"):
+        await run(sqlite_db, write(tmp_path / "register.csv", *register_lines(2000)), parallel=True, batch_size=100)
+    readers = [p for p in psutil.Process().children(recursive=True) if "worker_main" in " ".join(p.cmdline())]
+    assert readers == []
+    assert await count(sqlite_db) == 0  # the open transaction was rolled back
+
+
+@pytest.mark.slow
+async def test_memory_stays_flat_however_long_the_file(sqlite_db: Database, tmp_path: Path) -> None:
+    async def peak_bytes(rows: int, start: int) -> int:
+        csv_file = write(tmp_path / f"r{rows}.csv", *register_lines(rows, start=start))
+        gc.collect()
+        tracemalloc.start()
+        try:
+            report = await run(sqlite_db, csv_file, parallel=False)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            assert report.imported == rows
+
+    small = await peak_bytes(20_000, 0)
+    large = await peak_bytes(100_000, 1_000_000)
+    shown = f"20k rows: {small / 2**20:.1f} MiB, 100k rows: {large / 2**20:.1f} MiB"
+    assert large < 50 * 2**20, shown
+    assert large < small * 1.25 + 2**20, shown  # five times the rows, the same memory
+
+
+def test_spatial_columns_equal_the_geo_module() -> None:
+    rnd = random.Random(7)
+    points = [(rnd.uniform(21, 25.5), rnd.uniform(77.9, 83)) for _ in range(2000)] + [(23.0, 80.0), (0.0, 0.0)]
+    lats: list[float | None] = [p[0] for p in points] + [None]
+    lons: list[float | None] = [p[1] for p in points] + [None]
+    cells, ux, uy, uz = spatial_columns(lats, lons)
+    assert cells[:-1] == [geo.cell_of(lat, lon) for lat, lon in points]
+    for i, (lat, lon) in enumerate(points):
+        expected = geo.unit_vector(lat, lon)
+        assert all(math.isclose(a, b, abs_tol=1e-15) for a, b in zip((ux[i], uy[i], uz[i]), expected, strict=True))
+    assert (cells[-1], ux[-1], uy[-1], uz[-1]) == (None, None, None, None)
+
+
+@given(st.text(alphabet="ABCNXYZabcn0123456789 -./_", max_size=24))
+def test_the_fast_ivrs_path_agrees_with_normalise_ivrs(raw: str) -> None:
+    if _CANONICAL_IVRS(raw) and not raw.isalpha():
+        assert normalise_ivrs(raw) == raw
