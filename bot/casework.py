@@ -149,7 +149,7 @@ async def assignment_reply(
         text=text,
         choices=action_buttons(language, assignment),
         pin=pin,
-        photos=[photo.path for photo in photos],
+        photos=[photo.path for photo in photos if photo.path],  # purged photos have no file any more
     )
 
 

@@ -172,6 +172,7 @@ class PhotoSettings(_Section):
     min_side_px: int = Field(64, gt=0)
     min_per_complaint: int = Field(1, ge=0)
     max_per_complaint: int = Field(5, ge=1, le=10)
+    retention: Duration = timedelta(days=730)
 
 
 class ComplaintSettings(_Section):

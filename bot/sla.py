@@ -64,12 +64,27 @@ class SlaWatch:
             max_instances=1,
             coalesce=True,
         )
+        self.scheduler.add_job(self._purge_photos, "interval", hours=24, id="photo-retention", max_instances=1)
         self.scheduler.start()
 
     async def stop(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.scheduler = None
+
+    async def _purge_photos(self) -> None:
+        """The daily photo retention pass (here because it shares this scheduler)."""
+        from bot.app import photo_store_for  # the app module imports this one
+        from storage.photo_retention import purge_photos
+
+        store = photo_store_for(self.settings)
+        try:
+            removed = await purge_photos(self.db, store, utcnow() - self.settings.photos.retention)
+        except Exception:
+            log.exception("photo retention pass failed")
+            return
+        if removed:
+            log.info("photo retention: %d files deleted", removed)
 
     async def _tick(self) -> None:
         try:

@@ -17,13 +17,13 @@ Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bot.cli import citizens, complaints, consumers, database, officers, payouts, rewards, serve
+    from bot.cli import citizens, complaints, consumers, database, officers, payouts, photos, rewards, serve
 
     parser = argparse.ArgumentParser(prog="run_bot.py", description="V-Mitra bot: report electricity theft.")
     parser.add_argument("--config", type=Path, default=None, help="settings file (default: config.yaml)")
     serve.add_run_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (database, consumers, officers, complaints, citizens, rewards, payouts):
+    for module in (database, consumers, officers, complaints, citizens, rewards, payouts, photos):
         module.register(sub)
     parser.set_defaults(handler=serve.run)
     return parser
