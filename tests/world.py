@@ -39,11 +39,11 @@ def settings(tmp_path: Path) -> Settings:
     return settings.model_copy(update={"data_dir": tmp_path / "data", "notifier": fast, "abuse": lenient})
 
 
-@pytest.fixture
-async def runtime(settings: Settings, sqlite_db: Database) -> AsyncIterator[Runtime]:
-    async with sqlite_db.transaction() as session:
+async def seed_consumers(db: Database, consumers: list[tuple[str, str, str, float, float, float]] = CONSUMERS) -> None:
+    """Put the small Jabalpur register (or another list of the same shape) into the database."""
+    async with db.transaction() as session:
         repo = ConsumerRepository(session)
-        for ivrs, address, category, load, lat, lon in CONSUMERS:
+        for ivrs, address, category, load, lat, lon in consumers:
             await repo.add(
                 Consumer(
                     ivrs=ivrs,
@@ -56,6 +56,11 @@ async def runtime(settings: Settings, sqlite_db: Database) -> AsyncIterator[Runt
                     longitude=lon,
                 )
             )
+
+
+@pytest.fixture
+async def runtime(settings: Settings, sqlite_db: Database) -> AsyncIterator[Runtime]:
+    await seed_consumers(sqlite_db)
     runtime = await build_runtime(settings, sqlite_db)
     yield runtime
     await runtime.engine.drain()

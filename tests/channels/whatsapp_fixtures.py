@@ -20,10 +20,9 @@ from bot.channels.whatsapp import WhatsAppChannel, mount_whatsapp
 from bot.config import Settings, TwilioSettings, WhatsAppSettings, WhatsAppTemplates, load_settings
 from bot.http_server import build_http_app
 from storage.db import Database
-from storage.models import Consumer
-from storage.repositories import ConsumerRepository
 from tests.fakes.twilio_api import FakeTwilioApi
 from tests.fakes.whatsapp_user import WhatsAppUser
+from tests.world import seed_consumers
 
 __all__ = [
     "GENERIC_TEMPLATE",
@@ -95,21 +94,7 @@ def wa_settings(tmp_path: Path, twilio: FakeTwilioApi) -> Settings:
 
 @pytest.fixture
 async def wa_runtime(wa_settings: Settings, sqlite_db: Database) -> AsyncIterator[Runtime]:
-    async with sqlite_db.transaction() as session:
-        repo = ConsumerRepository(session)
-        for ivrs, address, category, load, lat, lon in CONSUMERS:
-            await repo.add(
-                Consumer(
-                    ivrs=ivrs,
-                    name="Private Name",
-                    address=address,
-                    district="Jabalpur",
-                    category=category,
-                    sanctioned_load_kw=load,
-                    latitude=lat,
-                    longitude=lon,
-                )
-            )
+    await seed_consumers(sqlite_db, CONSUMERS)
     runtime = await build_runtime(wa_settings, sqlite_db)
     yield runtime
     await runtime.engine.drain()
