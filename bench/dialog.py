@@ -1,0 +1,473 @@
+"""The whole report dialog through python-telegram-bot, against the echo baseline (issue 3).
+
+Each simulated user registers and files a complaint by IVRS with one photo, 13 updates in all
+(/start, English, I agree, share contact, Report theft, Meter tampering, Yes I know the IVRS, the
+IVRS typed, Yes this one, a photo, Done, Skip, Submit), waiting for the bot's answer to each before
+sending the next. In the same run, for each user count, the bare echo bot of bench/echo_baseline.py
+answers the same number of messages per user on its own fresh fake, with the same PTB settings as
+the bot (pool 16, concurrent_updates 32).
+
+    python bench/dialog.py                   # 10, 100 and 500 users
+    python bench/dialog.py --users 100 --phases --profile /tmp/dialog.prof
+
+Three processes, as in echo_baseline.py: the fake Bot API, the bot (this process: the real runtime,
+build_runtime on a fresh SQLite file with the consumer register, its notifier, SLA and reward
+timers, and TelegramChannel long polling) and the users (a child process on the fake's control API).
+
+Latency is per update, on the fake's clock: from the fake queuing the update to the fake receiving
+the last message of the bot's answer. The users form a closed loop without pauses (--think 0), so
+upd/s is the bot's capacity and latency at high user counts is mostly queueing (about users /
+throughput, Little's law). With --think S each user pauses 0.5..1.5 x S seconds before every
+update, as a person does, and the latency is what a person waits at that load.
+
+At the end every user must hold a complaint id, all distinct, and the database must hold exactly
+one complaint per user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import logging
+import pstats
+import random
+import re
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+for path in (ROOT, ROOT / "bench"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import psutil  # noqa: E402
+from bot_side import bench_runtime, consumer_ivrs, control_get, load_average, telegram_channel  # noqa: E402
+from echo_baseline import REPLY_TIMEOUT_S, TOKEN, percentile, run_echo_baseline, start_fake, stop_process  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from storage.models import Complaint  # noqa: E402
+from tests.fakes.telegram_user import HttpTransport, TelegramUser  # noqa: E402
+
+FIRST_USER_ID = 20_000
+COMPLAINT_ID = re.compile(r"VM-\d{4}-\d{6}")
+# (what the user does, its argument, a fragment of the last message of the bot's answer)
+STEPS: list[tuple[str, str, str]] = [
+    ("send", "/start", "Choose your language"),
+    ("press", "English", "Before you start"),
+    ("press", "I agree", "share your mobile number"),
+    ("contact", "", "What would you like to do"),
+    ("press", "Report theft", "Which irregularity"),
+    ("press", "Meter tampering", "Do you know the IVRS"),
+    ("press", "Yes, I know the IVRS", "Type the IVRS number"),
+    ("send", "{ivrs}", "Is this the consumer"),
+    ("press", "Yes, this one", "Send 1 to 5 photos"),
+    ("photo", "", "Photo 1 of 5 received"),
+    ("press", "Done", "Add a short note"),
+    ("press", "Skip", "Please check your complaint"),
+    ("press", "Submit", "Complaint id: VM-"),
+]
+ECHO_PTB = {"pool_size": 16, "concurrency": 32}  # what TelegramChannel builds from the default pool of 16
+# Replies that may come instead of the expected one, and the button that gets the user back on the path.
+# Each user reports a consumer of their own, so the look-alike check should never stop them; if it does,
+# the extra press is counted (and its update with it).
+DETOURS = [("a complaint like yours is already open", "Mine is different")]
+
+
+# ---- the users' child process ------------------------------------------------------------------------
+def step_name(kind: str, argument: str) -> str:
+    """A short label for a step in the per-step table."""
+    names = {"contact": "share contact", "photo": "photo", "send": argument.replace("{ivrs}", "IVRS")}
+    return names.get(kind, argument)
+
+
+def user_photo(n: int) -> bytes:
+    """A 640x480 JPEG of random blocks, its own for each user.
+
+    Distinct, because two identical photos ingested at the same moment can collide in the photo
+    store (the temporary file is named after the process only), and near copies trip the look-alike
+    check.
+    """
+    from PIL import Image  # only the users' process needs it
+
+    rng = random.Random(n)
+    blocks = Image.frombytes("RGB", (16, 12), rng.randbytes(16 * 12 * 3))
+    out = io.BytesIO()
+    blocks.resize((640, 480), Image.Resampling.NEAREST).save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+async def reply_to(user: TelegramUser, expected: str) -> tuple[Any, int]:
+    """The bot message containing ``expected``, taking any detour on the way; returns it and the detours taken."""
+    detours, needle = 0, expected.casefold()
+    while True:
+        message = await user.next_message(timeout=REPLY_TIMEOUT_S)
+        text = message.text.casefold()
+        if needle in text:
+            return message, detours
+        for trigger, label in DETOURS:
+            if trigger in text:
+                await user.press(label, timeout=REPLY_TIMEOUT_S)
+                detours += 1
+
+
+async def drive_dialogs(control_url: str, users: int, think_s: float) -> dict[str, Any]:
+    """Each user walks the whole dialog; returns the per-update latencies, the complaint ids and the wall time."""
+    photos = [user_photo(n) for n in range(users)]
+    latencies: list[float] = []
+    by_step: dict[str, list[float]] = defaultdict(list)
+    complaint_ids: list[str] = []
+    detours = 0
+    barrier = asyncio.Barrier(users + 1)
+    rng = random.Random(3)
+    async with HttpTransport(control_url) as transport:
+
+        async def one_user(n: int) -> None:
+            nonlocal detours
+            user = TelegramUser(transport, FIRST_USER_ID + n, first_name=f"User{n}", language_code="en")
+            await barrier.wait()
+            for kind, argument, expected in STEPS:
+                if think_s > 0:
+                    await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))
+                if kind == "send":
+                    await user.send(argument.replace("{ivrs}", consumer_ivrs(n)))
+                elif kind == "press":
+                    await user.press(argument, timeout=REPLY_TIMEOUT_S)
+                elif kind == "contact":
+                    await user.share_contact(f"+9198{n:08d}", own=True)
+                else:
+                    await user.send_photo(photos[n])
+                reply, took = await reply_to(user, expected)
+                detours += took
+                latency = reply.ts - user.last_push["ts"]
+                latencies.append(latency)
+                by_step[step_name(kind, argument)].append(latency)
+            found = COMPLAINT_ID.search(reply.text)
+            complaint_ids.append(found.group() if found else "")
+
+        tasks = [asyncio.create_task(one_user(n)) for n in range(users)]
+        await barrier.wait()
+        cpu0, started = time.process_time(), time.perf_counter()
+        await asyncio.gather(*tasks)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu0
+    return {"seconds": seconds, "latencies": latencies, "by_step": by_step, "complaint_ids": complaint_ids,
+            "detours": detours, "driver_cpu": cpu}
+
+
+# ---- where the bot's time goes (--phases) ----------------------------------------------------------------
+class Phases:
+    """Wall time per phase of the bot's work, by wrapping a few methods for the duration of a run."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+        self.trips: dict[str, int] = defaultdict(int)
+        self.cpu_share: tuple[float, float] | None = None
+        self._clock: Any = None
+        self._undo: list[Callable[[], None]] = []
+
+    def add(self, name: str, seconds: float) -> None:
+        self.totals[name] += seconds
+        self.counts[name] += 1
+
+    def wrap(self, owner: Any, attribute: str, name: str) -> None:
+        """Time every call of an async method."""
+        original = getattr(owner, attribute)
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                self.add(name, time.perf_counter() - started)
+
+        setattr(owner, attribute, timed)
+        self._undo.append(lambda: setattr(owner, attribute, original))
+
+    def wrap_context(self, owner: Any, attribute: str, name: str) -> None:
+        """Time an async context manager: waiting to enter it, and the time inside (``name`` wait / held)."""
+        original = getattr(owner, attribute)
+        phases = self
+
+        @asynccontextmanager
+        async def timed(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            async with original(*args, **kwargs) as value:
+                entered = time.perf_counter()
+                phases.add(f"{name} wait", entered - started)
+                try:
+                    yield value
+                finally:
+                    phases.add(f"{name} held", time.perf_counter() - entered)
+
+        setattr(owner, attribute, timed)
+        self._undo.append(lambda: setattr(owner, attribute, original))
+
+    def count_trips(self) -> None:
+        """Count the trips to aiosqlite's threads (each a thread hand-off and an event-loop wake-up), by function."""
+        import aiosqlite
+
+        original = aiosqlite.Connection._execute
+        phases = self
+
+        async def counted(connection: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            target = args[1] if getattr(fn, "__name__", "") == "_run_statement" and len(args) > 1 else None
+            label = "statement" if target is not None else getattr(fn, "__name__", "call")
+            phases.trips[label] += 1
+            started = time.perf_counter()
+            try:
+                return await original(connection, fn, *args, **kwargs)
+            finally:
+                phases.add("aiosqlite trip (thread + loop wake-up)", time.perf_counter() - started)
+
+        aiosqlite.Connection._execute = counted  # type: ignore[method-assign]
+        self._undo.append(lambda: setattr(aiosqlite.Connection, "_execute", original))
+
+    def install(self) -> None:
+        from bot.channels.telegram import TelegramChannel
+        from bot.engine import DialogEngine
+        from storage.db import Database
+
+        self.wrap(DialogEngine, "handle", "engine.handle (all)")
+        self.wrap(DialogEngine, "_run", "engine._run (one write transaction)")
+        self.wrap(DialogEngine, "_intake", "engine._intake (photo download + store)")
+        self.wrap(TelegramChannel, "send", "channel.send (the reply's API calls)")
+        self.wrap_context(Database, "transaction", "db.transaction")
+        self.wrap_context(Database, "reader", "db.reader")
+        self.count_trips()
+
+    def start_clock(self) -> None:
+        """Note the CPU time of the event loop's thread and of all others (aiosqlite's, photo work) so far."""
+        self._clock = (self._thread_times(), time.perf_counter())
+
+    def stop_clock(self) -> None:
+        (main0, others0), wall0 = self._clock
+        main, others = self._thread_times()
+        wall = time.perf_counter() - wall0
+        self.cpu_share = ((main - main0) / wall, (others - others0) / wall)
+
+    @staticmethod
+    def _thread_times() -> tuple[float, float]:
+        import threading
+
+        main_id = threading.main_thread().native_id
+        main = others = 0.0
+        for thread in psutil.Process().threads():
+            if thread.id == main_id:
+                main += thread.user_time + thread.system_time
+            else:
+                others += thread.user_time + thread.system_time
+        return main, others
+
+    def uninstall(self) -> None:
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+
+    def print(self, updates: int) -> None:
+        print(f"    {'phase':<44} {'calls':>7} {'total s':>8} {'ms/call':>8} {'ms/update':>9}")
+        for name in sorted(self.totals, key=lambda n: -self.totals[n]):
+            total, calls = self.totals[name], self.counts[name]
+            per_call, per_update = 1000 * total / calls, 1000 * total / updates
+            print(f"    {name:<44} {calls:>7} {total:>8.2f} {per_call:>8.2f} {per_update:>9.2f}")
+        trips = ", ".join(f"{name} {n / updates:.1f}" for name, n in sorted(self.trips.items(), key=lambda i: -i[1]))
+        if self.cpu_share is not None:
+            main, others = self.cpu_share
+            print(f"    CPU used: event-loop thread {main:.0%} of a core, other threads {others:.0%}")
+        print(f"    trips to aiosqlite's threads per update: {sum(self.trips.values()) / updates:.1f} ({trips})")
+
+
+# ---- the bot's process ----------------------------------------------------------------------------------
+async def count_complaints(runtime: Any) -> int:
+    async with runtime.db.reader() as session:
+        return int(await session.scalar(select(func.count()).select_from(Complaint)) or 0)
+
+
+async def run_dialog(users: int, think_s: float, *, phases: bool = False,
+                     profiler: cProfile.Profile | None = None) -> dict[str, Any]:
+    """One fresh fake and one fresh runtime; the users walk the dialog; returns throughput, latency, CPU, checks."""
+    process, fake = await start_fake()
+    workdir = tempfile.TemporaryDirectory(prefix="vmitra-bench-")
+    timing = Phases() if phases else None
+    try:
+        runtime = await bench_runtime(Path(workdir.name), consumers=users)
+        channel = telegram_channel(runtime, TOKEN, fake)
+        await channel.start()
+        await runtime.start_background()
+        fake_process = psutil.Process(process.pid)
+        load_before = load_average()
+        try:
+            if timing is not None:
+                timing.install()
+                timing.start_clock()
+            driver = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--drive", "--control-url", fake["control_url"], "--users", str(users),
+                "--think", str(think_s), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+            )
+            bot_cpu0, fake_cpu0 = time.process_time(), sum(fake_process.cpu_times()[:2])
+            if profiler is not None:
+                profiler.enable()
+            stdout, stderr = await driver.communicate()
+            if profiler is not None:
+                profiler.disable()
+            bot_cpu = time.process_time() - bot_cpu0
+            fake_cpu = sum(fake_process.cpu_times()[:2]) - fake_cpu0
+            if timing is not None:
+                timing.stop_clock()
+                timing.uninstall()
+            if driver.returncode != 0:
+                tail = stderr.decode(errors="replace")[-3000:]
+                raise RuntimeError(f"the users' process failed with exit code {driver.returncode}:\n{tail}")
+            driven = json.loads(stdout)
+            await runtime.engine.drain()
+            stats = await control_get(fake["control_url"], "stats")
+            filed = await count_complaints(runtime)
+        finally:
+            await channel.stop()
+            await runtime.close()
+    finally:
+        if timing is not None:
+            timing.uninstall()
+        await stop_process(process)
+        workdir.cleanup()
+    updates = users * len(STEPS) + driven["detours"]
+    ids = driven["complaint_ids"]
+    checks = {
+        "every user got a complaint id": len(ids) == users and all(ids),
+        "the complaint ids are distinct": len(set(ids)) == len(ids),
+        "complaints in the database == users": filed == users,
+        "the fake saw every update": stats["updates_pushed"] == updates,
+    }
+    latencies = driven["latencies"]
+    return {
+        "bot": "V-Mitra dialog", "users": users, "updates": updates, "seconds": driven["seconds"],
+        "dialogs_per_s": users / driven["seconds"], "updates_per_s": updates / driven["seconds"],
+        "p50_ms": 1000 * percentile(latencies, 50), "p95_ms": 1000 * percentile(latencies, 95),
+        "p99_ms": 1000 * percentile(latencies, 99), "bot_cpu_ms": 1000 * bot_cpu / updates,
+        "fake_cpu_ms": 1000 * fake_cpu / updates, "load_before": load_before, "checks": checks,
+        "api_errors": stats["errors"], "filed": filed, "detours": driven["detours"],
+        "by_step": {step: (1000 * percentile(v, 50), 1000 * percentile(v, 95))
+                    for step, v in driven["by_step"].items()},
+        "phases": timing,
+    }
+
+
+async def run_echo(users: int) -> dict[str, Any]:
+    """The echo baseline on its own fresh fake: as many messages per user as the dialog has updates."""
+    process, fake = await start_fake()
+    try:
+        result = await run_echo_baseline(fake["base_url"], fake["base_file_url"], TOKEN, users, len(STEPS),
+                                         fake_pid=process.pid, **ECHO_PTB)
+    finally:
+        await stop_process(process)
+    result.update(bot="echo baseline", updates=result["messages"], dialogs_per_s=None)
+    return result
+
+
+# ---- the report ---------------------------------------------------------------------------------------
+COLUMNS = [("bot", "bot", "s", 14), ("users", "users", "d", 5), ("updates", "updates", "d", 7),
+           ("seconds", "wall s", ".1f", 6), ("dialogs_per_s", "dialogs/s", ".2f", 9),
+           ("updates_per_s", "upd/s", ".0f", 5),
+           ("ratio", "vs echo", ".0%", 7), ("p50_ms", "p50 ms", ".0f", 6), ("p95_ms", "p95 ms", ".0f", 6),
+           ("p99_ms", "p99 ms", ".0f", 6), ("bot_cpu_ms", "bot CPU ms/upd", ".2f", 14),
+           ("fake_cpu_ms", "fake CPU ms/upd", ".2f", 15), ("load_before", "load", ".1f", 4)]
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """The rows as a fixed-width table; missing values print as '-'."""
+    print("  ".join(f"{title:<{width}}" if fmt == "s" else f"{title:>{width}}" for _, title, fmt, width in COLUMNS))
+    for row in rows:
+        cells = []
+        for key, _, fmt, width in COLUMNS:
+            value = row.get(key)
+            if value is None:
+                cells.append(f"{'-':>{width}}")
+            elif fmt == "s":
+                cells.append(f"{value:<{width}}")
+            else:
+                cells.append(f"{value:>{width}{fmt}}")
+        print("  ".join(cells))
+
+
+def print_details(row: dict[str, Any]) -> None:
+    """Per-step latencies and (with --phases) where the bot's time went, for one dialog run."""
+    print(f"\n{row['users']} users, per step (p50 / p95 ms):  " + ",  ".join(
+        f"{name} {p50:.0f}/{p95:.0f}" for name, (p50, p95) in row["by_step"].items()))
+    if row["phases"] is not None:
+        print(f"{row['users']} users, where the bot's wall time went (phases overlap; summed over concurrent work):")
+        row["phases"].print(row["updates"])
+
+
+async def bench(user_counts: list[int], think_s: float, *, phases: bool, profile: str | None,
+                with_echo: bool) -> list[dict[str, Any]]:
+    """For each user count: the dialog, then the echo baseline; the ratio is dialog upd/s over echo upd/s."""
+    rows: list[dict[str, Any]] = []
+    profiler = cProfile.Profile() if profile else None
+    for users in user_counts:
+        dialog = await run_dialog(users, think_s, phases=phases, profiler=profiler)
+        rows.append(dialog)
+        if with_echo:
+            echo = await run_echo(users)
+            dialog["ratio"] = dialog["updates_per_s"] / echo["updates_per_s"]
+            rows.append(echo)
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(profile)
+        stats = pstats.Stats(profiler).sort_stats("tottime")
+        print(f"\nbot process profile (dialog runs only; saved to {profile}), top 25 by own time:")
+        stats.print_stats(25)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line; --drive is the internal mode of the users' child process."""
+    parser = argparse.ArgumentParser(description="The report dialog vs an echo bot, through PTB and the fake Bot API.")
+    parser.add_argument("--users", default="10,100,500", help="comma-separated user counts (default 10,100,500)")
+    parser.add_argument("--quick", action="store_true", help="10 and 50 users only")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="mean pause in seconds before each update (default 0: a closed loop at full speed)")
+    parser.add_argument("--no-echo", action="store_true", help="skip the echo baseline")
+    parser.add_argument("--phases", action="store_true", help="print where the bot's wall time goes")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the bot process during the dialog runs")
+    parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--control-url", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    counts = [10, 50] if args.quick else [int(n) for n in args.users.split(",")]
+    if args.drive:
+        print(json.dumps(asyncio.run(drive_dialogs(args.control_url, counts[0], args.think))))
+        return 0
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    print(f"V-Mitra report dialog ({len(STEPS)} updates per user: registration + a report by IVRS with one photo) "
+          f"vs the PTB echo bot; think time {args.think:g} s; {psutil.cpu_count()} CPUs; "
+          f"load = 1-min load average before each run")
+    rows = asyncio.run(bench(counts, args.think, phases=args.phases, profile=args.profile,
+                             with_echo=not args.no_echo))
+    print_table(rows)
+    failed = False
+    for row in rows:
+        if row["bot"] != "V-Mitra dialog":
+            continue
+        print_details(row)
+        bad = [name for name, ok in row["checks"].items() if not ok]
+        print(f"{row['users']} users: checks {'OK' if not bad else 'FAILED: ' + ', '.join(bad)} "
+              f"({row['filed']} complaints filed; {row['api_errors']} Bot API error answers; "
+              f"{row['detours']} look-alike detours)")
+        failed = failed or bool(bad)
+    target = next((r for r in rows if r["users"] == 100 and r["bot"] == "V-Mitra dialog"), None)
+    if target is not None:
+        ratio = target.get("ratio")
+        print(f"\ntargets at 100 users: upd/s >= 50% of echo: "
+              f"{'-' if ratio is None else f'{ratio:.0%} ' + ('met' if ratio >= 0.5 else 'MISSED')}; "
+              f"p95 < 100 ms: {target['p95_ms']:.0f} ms {'met' if target['p95_ms'] < 100 else 'MISSED'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
