@@ -277,7 +277,8 @@ async def measure(db: Database, backend: str, n: int, args: argparse.Namespace, 
         result["numpy"].append((time.perf_counter() - started) * 1000)
     result["checked"] = len(checked)
     result["wrong"] = sum(
-        not points.check(query, c2, want, *answer) for query, want, answer in zip(checked, expected, answers[: len(checked)], strict=True)
+        not points.check(query, c2, want, *answer)
+        for query, want, answer in zip(checked, expected, answers[: len(checked)], strict=True)
     )
     scans = queries[: args.scan_queries]
     log(f"{tag} {len(scans)} SQL full scans ...")
@@ -323,7 +324,8 @@ async def bench_postgis(
     c2 = geo.chord2_for_distance(args.radius)
     checked, expected = scanned
     result["postgis_wrong"] = sum(
-        not points.check(query, c2, want, *answer) for query, want, answer in zip(checked, expected, answers[: len(checked)], strict=True)
+        not points.check(query, c2, want, *answer)
+        for query, want, answer in zip(checked, expected, answers[: len(checked)], strict=True)
     )
 
 
