@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -53,7 +54,7 @@ _STAGE = Table(
 )
 
 
-class BatchWriter:
+class BatchWriter(ABC):
     """Writes batches of rows (in ROW_COLUMNS order) into the consumers table."""
 
     def __init__(self, driver: Any, dialect: Dialect, stamp_param: object) -> None:
@@ -103,56 +104,69 @@ class BatchWriter:
             raise
         await self.commit()
 
+    @abstractmethod
     async def _has_table(self, name: str) -> bool:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def _suspend_cell_triggers(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def _cell_triggers_off(self) -> bool:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def _resume_cell_triggers(self) -> None:
-        raise NotImplementedError
+        ...
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027  (a hook: most writers have nothing to undo)
         """Undo per-connection settings before the connection goes back to the pool."""
 
+    @abstractmethod
     async def _fetch(self, sql: str, *params: Any) -> list[tuple]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def _execute(self, sql: str, *params: Any) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def begin(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def commit(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def rollback(self) -> None:
-        raise NotImplementedError
+        ...
 
     async def max_id(self) -> int:
         """The highest consumer id stored."""
         rows = await self._fetch("SELECT coalesce(max(id), 0) FROM consumers")
         return int(rows[0][0])
 
+    @abstractmethod
     async def insert_new(self, rows: list[tuple]) -> int:
         """Insert rows whose IVRS is not stored yet; return how many were inserted."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def upsert(self, rows: list[tuple]) -> None:
         """Insert rows, updating every column of those whose IVRS is stored already."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def stored(self, ivrs: list[str]) -> dict[str, bool]:
         """Which of these IVRS are stored: True when this import wrote them, False when they were there before."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     async def stored_up_to(self, max_id: int, ivrs: list[str]) -> set[str]:
         """Which of these IVRS are stored with an id up to max_id."""
-        raise NotImplementedError
+        ...
 
 
 def _insert_statements(module: Any, values: Any) -> tuple[Any, Any]:
