@@ -51,8 +51,10 @@ async def browser() -> AsyncIterator[object]:
         if os.environ.get("CI"):
             pytest.fail(f"{reason}; CI is set, so the browser test must run")
         pytest.skip(reason)
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
+    # A loaded 2-core CI machine can take longer than playwright's 5 s default to draw the page.
+    expect.set_options(timeout=30_000)
     async with async_playwright() as pw:
         chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
@@ -77,6 +79,7 @@ async def test_full_report_nearby_and_status_in_chromium(
         geolocation=WRIGHT_TOWN,
         permissions=["geolocation"],
     )
+    context.set_default_timeout(30_000)
     page = await context.new_page()
     problems: list[str] = []
     page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
@@ -155,6 +158,7 @@ async def _desktop_map_screenshot(browser: object, server: TestServer) -> None:
 
     assert isinstance(browser, Browser)
     context = await browser.new_context(viewport={"width": 1100, "height": 800}, locale="hi-IN")
+    context.set_default_timeout(30_000)
     page = await context.new_page()
     await page.goto(str(server.make_url("/")))
     await page.click("#open-location")
