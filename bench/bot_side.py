@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import aiohttp  # noqa: E402
 from bot.app import Runtime, build_runtime  # noqa: E402
 from bot.channels.telegram import TelegramChannel  # noqa: E402
 from bot.config import Settings, load_settings  # noqa: E402
+from storage.db import Database  # noqa: E402
 from storage.models import Consumer  # noqa: E402
 from storage.repositories import ConsumerRepository  # noqa: E402
 from tests.world import CONSUMERS  # noqa: E402
@@ -45,15 +47,47 @@ def bench_consumers(count: int) -> list[tuple[str, str, str, float, float, float
     return CONSUMERS + extra
 
 
-async def bench_runtime(workdir: Path, *, consumers: int = 1) -> Runtime:
-    """A runtime on a fresh, migrated SQLite file in ``workdir`` with ``consumers`` distinct consumers to report."""
-    runtime = await build_runtime(bench_settings(workdir))
+async def bench_runtime(workdir: Path, *, consumers: int = 1, postgres_url: str | None = None) -> Runtime:
+    """A runtime on a fresh database with ``consumers`` distinct consumers to report.
+
+    SQLite: a file in ``workdir``. PostgreSQL (``postgres_url``): a private schema, dropped by close_runtime.
+    """
+    settings = bench_settings(workdir)
+    if postgres_url is None:
+        runtime = await build_runtime(settings)
+    else:
+        db, schema = await make_database_on(postgres_url)
+        runtime = await build_runtime(settings, db)
+        runtime.db.bench_schema = schema  # type: ignore[attr-defined]
     async with runtime.db.transaction() as session:
         repo = ConsumerRepository(session)
         for ivrs, address, category, load, lat, lon in bench_consumers(consumers):
             await repo.add(Consumer(ivrs=ivrs, name="Private Name", address=address, district="Jabalpur",
                                     category=category, sanctioned_load_kw=load, latitude=lat, longitude=lon))
     return runtime
+
+
+async def make_database_on(postgres_url: str) -> tuple[Database, str]:
+    """A migrated database in a fresh PostgreSQL schema (as the tests' conftest makes one)."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = Database(postgres_url)
+    async with admin.engine.begin() as conn:
+        await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    await admin.dispose()
+    db = Database(postgres_url, connect_args={"server_settings": {"search_path": schema}})
+    await db.upgrade()
+    return db, schema
+
+
+async def close_runtime(runtime: Runtime) -> None:
+    """Close the runtime; a PostgreSQL schema made by bench_runtime is dropped."""
+    schema = getattr(runtime.db, "bench_schema", None)
+    await runtime.close()
+    if schema is not None:
+        admin = Database(runtime.db.url)
+        async with admin.engine.begin() as conn:
+            await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        await admin.dispose()
 
 
 def telegram_channel(runtime: Runtime, token: str, fake: dict[str, str], poll_timeout_s: int = 10) -> TelegramChannel:

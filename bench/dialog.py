@@ -7,8 +7,10 @@ sending the next. In the same run, for each user count, the bare echo bot of ben
 answers the same number of messages per user on its own fresh fake, with the same PTB settings as
 the bot (pool 16, concurrent_updates 32).
 
-    python bench/dialog.py                   # 10, 100 and 500 users
-    python bench/dialog.py --users 100 --phases --profile /tmp/dialog.prof
+    python bench/dialog.py                   # 10, 100 and 500 users (about 5 minutes on 2 cores)
+    python bench/dialog.py --quick           # 10 and 50 users
+    python bench/dialog.py --users 100 --think 5 --no-echo   # latency at a person's pace
+    python bench/dialog.py --users 100 --phases --profile /tmp/dialog.prof   # where the time goes
 
 Three processes, as in echo_baseline.py: the fake Bot API, the bot (this process: the real runtime,
 build_runtime on a fresh SQLite file with the consumer register, its notifier, SLA and reward
@@ -21,7 +23,13 @@ throughput, Little's law). With --think S each user pauses 0.5..1.5 x S seconds 
 update, as a person does, and the latency is what a person waits at that load.
 
 At the end every user must hold a complaint id, all distinct, and the database must hold exactly
-one complaint per user.
+one complaint per user (each user reports a consumer of their own, so the look-alike check does not
+turn the dialog into a different one).
+
+--phases wraps the engine, the channel and the database handle to show where the wall time goes
+(waiting for and holding the SQLite write transaction, sending replies, photos), counts the trips to
+aiosqlite's threads and the CPU of the event-loop thread; --profile adds cProfile (the event-loop
+thread only); --postgres URL runs the bot on PostgreSQL instead of SQLite.
 """
 
 from __future__ import annotations
@@ -39,8 +47,6 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +56,15 @@ for path in (ROOT, ROOT / "bench"):
         sys.path.insert(0, str(path))
 
 import psutil  # noqa: E402
-from bot_side import bench_runtime, consumer_ivrs, control_get, load_average, telegram_channel  # noqa: E402
+from bot_side import (  # noqa: E402
+    bench_runtime,
+    close_runtime,
+    consumer_ivrs,
+    control_get,
+    load_average,
+    telegram_channel,
+)
+from dialog_phases import Phases  # noqa: E402
 from echo_baseline import REPLY_TIMEOUT_S, TOKEN, percentile, run_echo_baseline, start_fake, stop_process  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
@@ -162,143 +176,20 @@ async def drive_dialogs(control_url: str, users: int, think_s: float) -> dict[st
             "detours": detours, "driver_cpu": cpu}
 
 
-# ---- where the bot's time goes (--phases) ----------------------------------------------------------------
-class Phases:
-    """Wall time per phase of the bot's work, by wrapping a few methods for the duration of a run."""
-
-    def __init__(self) -> None:
-        self.totals: dict[str, float] = defaultdict(float)
-        self.counts: dict[str, int] = defaultdict(int)
-        self.trips: dict[str, int] = defaultdict(int)
-        self.cpu_share: tuple[float, float] | None = None
-        self._clock: Any = None
-        self._undo: list[Callable[[], None]] = []
-
-    def add(self, name: str, seconds: float) -> None:
-        self.totals[name] += seconds
-        self.counts[name] += 1
-
-    def wrap(self, owner: Any, attribute: str, name: str) -> None:
-        """Time every call of an async method."""
-        original = getattr(owner, attribute)
-
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return await original(*args, **kwargs)
-            finally:
-                self.add(name, time.perf_counter() - started)
-
-        setattr(owner, attribute, timed)
-        self._undo.append(lambda: setattr(owner, attribute, original))
-
-    def wrap_context(self, owner: Any, attribute: str, name: str) -> None:
-        """Time an async context manager: waiting to enter it, and the time inside (``name`` wait / held)."""
-        original = getattr(owner, attribute)
-        phases = self
-
-        @asynccontextmanager
-        async def timed(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-            started = time.perf_counter()
-            async with original(*args, **kwargs) as value:
-                entered = time.perf_counter()
-                phases.add(f"{name} wait", entered - started)
-                try:
-                    yield value
-                finally:
-                    phases.add(f"{name} held", time.perf_counter() - entered)
-
-        setattr(owner, attribute, timed)
-        self._undo.append(lambda: setattr(owner, attribute, original))
-
-    def count_trips(self) -> None:
-        """Count the trips to aiosqlite's threads (each a thread hand-off and an event-loop wake-up), by function."""
-        import aiosqlite
-
-        original = aiosqlite.Connection._execute
-        phases = self
-
-        async def counted(connection: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-            target = args[1] if getattr(fn, "__name__", "") == "_run_statement" and len(args) > 1 else None
-            label = "statement" if target is not None else getattr(fn, "__name__", "call")
-            phases.trips[label] += 1
-            started = time.perf_counter()
-            try:
-                return await original(connection, fn, *args, **kwargs)
-            finally:
-                phases.add("aiosqlite trip (thread + loop wake-up)", time.perf_counter() - started)
-
-        aiosqlite.Connection._execute = counted  # type: ignore[method-assign]
-        self._undo.append(lambda: setattr(aiosqlite.Connection, "_execute", original))
-
-    def install(self) -> None:
-        from bot.channels.telegram import TelegramChannel
-        from bot.engine import DialogEngine
-        from storage.db import Database
-
-        self.wrap(DialogEngine, "handle", "engine.handle (all)")
-        self.wrap(DialogEngine, "_run", "engine._run (one write transaction)")
-        self.wrap(DialogEngine, "_intake", "engine._intake (photo download + store)")
-        self.wrap(TelegramChannel, "send", "channel.send (the reply's API calls)")
-        self.wrap_context(Database, "transaction", "db.transaction")
-        self.wrap_context(Database, "reader", "db.reader")
-        self.count_trips()
-
-    def start_clock(self) -> None:
-        """Note the CPU time of the event loop's thread and of all others (aiosqlite's, photo work) so far."""
-        self._clock = (self._thread_times(), time.perf_counter())
-
-    def stop_clock(self) -> None:
-        (main0, others0), wall0 = self._clock
-        main, others = self._thread_times()
-        wall = time.perf_counter() - wall0
-        self.cpu_share = ((main - main0) / wall, (others - others0) / wall)
-
-    @staticmethod
-    def _thread_times() -> tuple[float, float]:
-        import threading
-
-        main_id = threading.main_thread().native_id
-        main = others = 0.0
-        for thread in psutil.Process().threads():
-            if thread.id == main_id:
-                main += thread.user_time + thread.system_time
-            else:
-                others += thread.user_time + thread.system_time
-        return main, others
-
-    def uninstall(self) -> None:
-        for undo in reversed(self._undo):
-            undo()
-        self._undo.clear()
-
-    def print(self, updates: int) -> None:
-        print(f"    {'phase':<44} {'calls':>7} {'total s':>8} {'ms/call':>8} {'ms/update':>9}")
-        for name in sorted(self.totals, key=lambda n: -self.totals[n]):
-            total, calls = self.totals[name], self.counts[name]
-            per_call, per_update = 1000 * total / calls, 1000 * total / updates
-            print(f"    {name:<44} {calls:>7} {total:>8.2f} {per_call:>8.2f} {per_update:>9.2f}")
-        trips = ", ".join(f"{name} {n / updates:.1f}" for name, n in sorted(self.trips.items(), key=lambda i: -i[1]))
-        if self.cpu_share is not None:
-            main, others = self.cpu_share
-            print(f"    CPU used: event-loop thread {main:.0%} of a core, other threads {others:.0%}")
-        print(f"    trips to aiosqlite's threads per update: {sum(self.trips.values()) / updates:.1f} ({trips})")
-
-
 # ---- the bot's process ----------------------------------------------------------------------------------
 async def count_complaints(runtime: Any) -> int:
     async with runtime.db.reader() as session:
         return int(await session.scalar(select(func.count()).select_from(Complaint)) or 0)
 
 
-async def run_dialog(users: int, think_s: float, *, phases: bool = False,
-                     profiler: cProfile.Profile | None = None) -> dict[str, Any]:
+async def run_dialog(users: int, think_s: float, *, phases: bool = False, profiler: cProfile.Profile | None = None,
+                     postgres_url: str | None = None) -> dict[str, Any]:
     """One fresh fake and one fresh runtime; the users walk the dialog; returns throughput, latency, CPU, checks."""
     process, fake = await start_fake()
     workdir = tempfile.TemporaryDirectory(prefix="vmitra-bench-")
     timing = Phases() if phases else None
     try:
-        runtime = await bench_runtime(Path(workdir.name), consumers=users)
+        runtime = await bench_runtime(Path(workdir.name), consumers=users, postgres_url=postgres_url)
         channel = telegram_channel(runtime, TOKEN, fake)
         await channel.start()
         await runtime.start_background()
@@ -332,7 +223,7 @@ async def run_dialog(users: int, think_s: float, *, phases: bool = False,
             filed = await count_complaints(runtime)
         finally:
             await channel.stop()
-            await runtime.close()
+            await close_runtime(runtime)
     finally:
         if timing is not None:
             timing.uninstall()
@@ -348,7 +239,8 @@ async def run_dialog(users: int, think_s: float, *, phases: bool = False,
     }
     latencies = driven["latencies"]
     return {
-        "bot": "V-Mitra dialog", "users": users, "updates": updates, "seconds": driven["seconds"],
+        "bot": "V-Mitra dialog" + (" (PG)" if postgres_url else ""), "users": users, "updates": updates,
+        "seconds": driven["seconds"],
         "dialogs_per_s": users / driven["seconds"], "updates_per_s": updates / driven["seconds"],
         "p50_ms": 1000 * percentile(latencies, 50), "p95_ms": 1000 * percentile(latencies, 95),
         "p99_ms": 1000 * percentile(latencies, 99), "bot_cpu_ms": 1000 * bot_cpu / updates,
@@ -407,12 +299,12 @@ def print_details(row: dict[str, Any]) -> None:
 
 
 async def bench(user_counts: list[int], think_s: float, *, phases: bool, profile: str | None,
-                with_echo: bool) -> list[dict[str, Any]]:
+                with_echo: bool, postgres_url: str | None = None) -> list[dict[str, Any]]:
     """For each user count: the dialog, then the echo baseline; the ratio is dialog upd/s over echo upd/s."""
     rows: list[dict[str, Any]] = []
     profiler = cProfile.Profile() if profile else None
     for users in user_counts:
-        dialog = await run_dialog(users, think_s, phases=phases, profiler=profiler)
+        dialog = await run_dialog(users, think_s, phases=phases, profiler=profiler, postgres_url=postgres_url)
         rows.append(dialog)
         if with_echo:
             echo = await run_echo(users)
@@ -436,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-echo", action="store_true", help="skip the echo baseline")
     parser.add_argument("--phases", action="store_true", help="print where the bot's wall time goes")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the bot process during the dialog runs")
+    parser.add_argument("--postgres", metavar="URL", help="run the bot on PostgreSQL (a fresh schema) instead of "
+                        "SQLite, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--control-url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -448,11 +342,11 @@ def main(argv: list[str] | None = None) -> int:
           f"vs the PTB echo bot; think time {args.think:g} s; {psutil.cpu_count()} CPUs; "
           f"load = 1-min load average before each run")
     rows = asyncio.run(bench(counts, args.think, phases=args.phases, profile=args.profile,
-                             with_echo=not args.no_echo))
+                             with_echo=not args.no_echo, postgres_url=args.postgres))
     print_table(rows)
     failed = False
     for row in rows:
-        if row["bot"] != "V-Mitra dialog":
+        if not row["bot"].startswith("V-Mitra dialog"):
             continue
         print_details(row)
         bad = [name for name, ok in row["checks"].items() if not ok]
@@ -460,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({row['filed']} complaints filed; {row['api_errors']} Bot API error answers; "
               f"{row['detours']} look-alike detours)")
         failed = failed or bool(bad)
-    target = next((r for r in rows if r["users"] == 100 and r["bot"] == "V-Mitra dialog"), None)
+    target = next((r for r in rows if r["users"] == 100 and r["bot"].startswith("V-Mitra dialog")), None)
     if target is not None:
         ratio = target.get("ratio")
         print(f"\ntargets at 100 users: upd/s >= 50% of echo: "

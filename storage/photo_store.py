@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import uuid
 import warnings
 from dataclasses import dataclass
 from enum import StrEnum
@@ -62,7 +63,7 @@ class PhotoStore:
         target = self.root / relative
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
+            tmp = target.with_suffix(f".{os.getpid()}.{uuid.uuid4().hex}.tmp")  # unique per write: threads race too
             tmp.write_bytes(clean)
             os.replace(tmp, target)  # atomic: a crash never leaves half a photo under its final name
         with Image.open(io.BytesIO(clean)) as stored:
