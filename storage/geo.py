@@ -23,10 +23,11 @@ import math
 from dataclasses import dataclass
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
-CELL_DEG = 0.0005  # about 56 m north-south; 51 m east-west at 23.5 N
+CELL_DEG = 0.001  # about 111 m north-south; 102 m east-west at 23.5 N (see README "Benchmarks")
 CELL_ROW_STRIDE = 1_000_000  # > 360 / CELL_DEG + 1, so rows never overlap
 MAX_ROW = math.floor(180.0 / CELL_DEG)  # the row of latitude 90
 MAX_COL = math.floor(360.0 / CELL_DEG)  # the column of longitude 180 (the same meridian as column 0)
+CELL_M = math.radians(CELL_DEG) * EARTH_RADIUS_M  # a cell's north-south size in metres
 # Cells count as wholly inside a circle only if they are inside one this much smaller: points
 # a float rounding away from their cell's edge must still lie within the circle.
 INNER_MARGIN_M = 0.01
@@ -97,16 +98,19 @@ class DiscCells:
     border: list[tuple[int, int]]  # cover without inner: the cells the circle's edge may cross
 
 
-def _half_width(sin_c: float, cos_c: float, cos_angle: float, sin_phi: float, cos_phi: float) -> float:
-    """Half the longitude span (radians) of a cap at one latitude: -1.0 where it misses, pi where whole."""
-    top = cos_angle - sin_c * sin_phi
-    bottom = cos_c * cos_phi
-    if bottom <= 1e-300:  # at a pole, or a cap centred on one
-        return math.pi if top <= 0 else -1.0
-    k = top / bottom
-    if k > 1.0:
+def _half_width(phi_c: float, cos_c: float, hav_angle: float, phi: float) -> float:
+    """Half the longitude span (radians) of a cap at latitude phi: -1.0 where it misses, pi where whole.
+
+    Solves the haversine formula for the longitude difference, which stays exact for caps of a
+    metre (acos of a cosine would lose a few millimetres there).
+    """
+    rest = hav_angle - math.sin((phi - phi_c) / 2) ** 2
+    if rest < 0:
         return -1.0
-    return math.pi if k <= -1.0 else math.acos(k)
+    bottom = cos_c * math.cos(phi)
+    if rest >= bottom:  # also at a pole inside the cap
+        return math.pi
+    return 2 * math.asin(math.sqrt(rest / bottom))
 
 
 def disc_cells(lat: float, lon: float, radius_m: float) -> DiscCells:
@@ -118,7 +122,8 @@ def disc_cells(lat: float, lon: float, radius_m: float) -> DiscCells:
     phi_c = math.radians(lat)
     sin_c, cos_c = math.sin(phi_c), math.cos(phi_c)
     cos_cover = math.cos(cover_angle)
-    cos_inner = math.cos(max(0.0, radius_m - INNER_MARGIN_M) / EARTH_RADIUS_M)
+    hav_cover = math.sin(cover_angle / 2) ** 2
+    hav_inner = math.sin(max(0.0, radius_m - INNER_MARGIN_M) / EARTH_RADIUS_M / 2) ** 2
     reach = math.degrees(cover_angle)
     first_row, last_row = max(0, cell_row(lat - reach)), min(MAX_ROW, cell_row(lat + reach))
     # The cap is widest in longitude on one parallel; a row's cells may hold points of the circle
@@ -127,11 +132,8 @@ def disc_cells(lat: float, lon: float, radius_m: float) -> DiscCells:
     widest = math.asin(max(-1.0, min(1.0, sin_c / cos_cover))) if cos_cover > 0 else phi_c
     to_rad = math.pi / 180.0
     edges = [max(-90.0, min(90.0, row * CELL_DEG - 90.0)) * to_rad for row in range(first_row, last_row + 2)]
-    cover_w, inner_w = [], []
-    for edge in edges:
-        sin_e, cos_e = math.sin(edge), math.cos(edge)
-        cover_w.append(_half_width(sin_c, cos_c, cos_cover, sin_e, cos_e))
-        inner_w.append(_half_width(sin_c, cos_c, cos_inner, sin_e, cos_e))
+    cover_w = [_half_width(phi_c, cos_c, hav_cover, edge) for edge in edges]
+    inner_w = [_half_width(phi_c, cos_c, hav_inner, edge) for edge in edges]
     deg, floor, slack = math.degrees, math.floor, 1 + _COVER_SLACK
     cover: list[tuple[int, int]] = []
     inner: list[tuple[int, int]] = []
@@ -142,7 +144,7 @@ def disc_cells(lat: float, lon: float, radius_m: float) -> DiscCells:
         elif widest > edges[index + 1]:
             width = cover_w[index + 1]
         else:
-            width = _half_width(sin_c, cos_c, cos_cover, math.sin(widest), math.cos(widest))
+            width = _half_width(phi_c, cos_c, hav_cover, widest)
         if width < 0:  # the row's parallel nearest the widest one misses the circle
             tips = (phi_c - cover_angle, phi_c + cover_angle)
             if not any(edges[index] <= tip <= edges[index + 1] for tip in tips):

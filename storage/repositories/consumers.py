@@ -3,7 +3,7 @@
 The nearby search answers "consumers within R metres of a point, nearest first, one page at a
 time, and how many in all" with one SQL statement that SQLite and PostgreSQL both run, on two
 structures kept in step with the table (see storage/models/consumers.py): the covering index
-(cell, ux, uy, uz) and the per-cell counts in consumer_cells.
+(grid row, cell, ux, uy, uz) and the per-cell counts in consumer_cells.
 
 * The total adds the counts of the cells wholly inside the circle, and counts exactly (by
   chord length, i.e. great-circle distance) only the points in the cells its edge crosses:
@@ -29,8 +29,9 @@ from storage import geo
 from storage.models import Consumer
 
 IVRS_LOOSE = re.compile(r"^[A-Z0-9]{6,20}$")
-# Radii (metres) tried for the page before the whole circle; each must hold enough consumers.
-CANDIDATE_RADII_M = (100.0, 200.0, 400.0)
+# Radii tried for the page before the whole circle, smallest first: the first whose wholly-inside
+# cells hold enough consumers is searched. Below two cells no cell fits wholly inside.
+CANDIDATE_RADII_M = (2 * geo.CELL_M, 4 * geo.CELL_M, 8 * geo.CELL_M)
 
 
 def normalise_ivrs(text: str) -> str | None:
@@ -69,32 +70,51 @@ def _ranges_json(ranges: list[tuple[int, int]]) -> str:
     return "{" + ",".join([f'"{first}":{last}' for first, last in ranges]) + "}"
 
 
-_FIRST = "CAST(r.key AS BIGINT)"
+_KEY = "CAST(r.key AS BIGINT)"
 _LAST = "CAST(CAST(r.value AS TEXT) AS BIGINT)"
 _STRIDE = geo.CELL_ROW_STRIDE
-# A range of one row's cells; naming the row lets PostgreSQL estimate it (see CELL_ROW_SQL in the model).
-_IN_CONSUMER_RANGE = f"c.cell / {_STRIDE} = {_FIRST} / {_STRIDE} AND c.cell BETWEEN {_FIRST} AND {_LAST}"
-_IN_COUNT_RANGE = f"cc.cell_row = {_FIRST} / {_STRIDE} AND cc.cell BETWEEN {_FIRST} AND {_LAST}"
+_TAGS = 8  # the page's ranges carry the circle they belong to: key = first * _TAGS + circle
 _CHORD2 = "(c.ux - :x) * (c.ux - :x) + (c.uy - :y) * (c.uy - :y) + (c.uz - :z) * (c.uz - :z)"
-_CELLS = "SELECT COALESCE(SUM(cc.n), 0) FROM json_each(:{}) AS r JOIN consumer_cells AS cc ON " + _IN_COUNT_RANGE
+
+
+def _in_range(alias: str, first: str) -> str:
+    """The cell of row alias lies in the range [first, r.value] of one grid row.
+
+    Naming the grid row lets PostgreSQL estimate a few rows per range (see CELL_ROW_SQL in the model).
+    """
+    row = f"{alias}.cell / {_STRIDE}" if alias == "c" else f"{alias}.cell_row"
+    return f"{row} = {first} / {_STRIDE} AND {alias}.cell BETWEEN {first} AND {_LAST}"
+
+
+def _cells(param: str) -> str:
+    """The consumers of the cells in the ranges of one JSON parameter, from consumer_cells."""
+    ranges = f"json_each(:{param}) AS r"
+    return f"SELECT COALESCE(SUM(cc.n), 0) FROM {ranges} JOIN consumer_cells AS cc ON {_in_range('cc', _KEY)}"
+
+
 _K = len(CANDIDATE_RADII_M)
-_PICK = " ".join(f"WHEN ({_CELLS.format(f'inner{j}')}) >= :need THEN {j}" for j in range(_K))
-_PAGE = " UNION ALL ".join(
-    f"SELECT c.id AS id, {_CHORD2} AS d FROM {ranges} AS r JOIN consumers AS c ON {_IN_CONSUMER_RANGE}"
-    f" WHERE (SELECT j FROM pick) = {j} AND {_CHORD2} <= :chord2_{j}"
-    for j, ranges in enumerate(
-        [*(f"json_each(:cover{j})" for j in range(_K)), f"(SELECT key, value FROM json_each(:inner{_K}) "
-         f"UNION ALL SELECT key, value FROM json_each(:border))"]
-    )
-)
+_PICK = " ".join(f"WHEN ({_cells(f'inner{j}')}) >= :need THEN {j}" for j in range(_K))
+_CHORD2_OF = " ".join(f"WHEN {j} THEN CAST(:chord2_{j} AS DOUBLE PRECISION)" for j in range(_K + 1))
 _CONSUMER_COLUMNS = ", ".join(f"consumers.{column.name}" for column in Consumer.__table__.columns)
+# One statement: pick the page's circle, rank the points of its cells, count the whole circle.
+# Every range list is a single json_each (never a UNION of them), which keeps PostgreSQL from
+# planning a parallel append, whose workers would take longer to start than the query takes.
+# LIMIT and OFFSET are subqueries so that PostgreSQL costs its generic plan like the custom ones
+# and, after five runs of the prepared statement, keeps it instead of planning every call.
 NEARBY_SQL = f"""
-WITH pick AS MATERIALIZED (SELECT CASE {_PICK} ELSE {_K} END AS j),
-page AS ({_PAGE} ORDER BY d, id LIMIT (SELECT CAST(:limit AS BIGINT)) OFFSET (SELECT CAST(:offset AS BIGINT)))
+WITH pick AS MATERIALIZED (
+    SELECT j, CASE j {_CHORD2_OF} END AS chord2 FROM (SELECT CASE {_PICK} ELSE {_K} END AS j) AS picked
+),
+page AS (
+    SELECT c.id AS id, {_CHORD2} AS d
+    FROM json_each(:cover) AS r JOIN consumers AS c ON {_in_range("c", f"({_KEY} / {_TAGS})")}
+    WHERE {_KEY} % {_TAGS} = (SELECT j FROM pick) AND {_CHORD2} <= (SELECT chord2 FROM pick)
+    ORDER BY d, id LIMIT (SELECT CAST(:limit AS BIGINT)) OFFSET (SELECT CAST(:offset AS BIGINT))
+)
 SELECT
-    ({_CELLS.format(f"inner{_K}")})
-    + (SELECT COUNT(*) FROM json_each(:border) AS r JOIN consumers AS c ON {_IN_CONSUMER_RANGE}
-       WHERE {_CHORD2} <= :chord2_{_K}) AS total,
+    ({_cells("inner")})
+    + (SELECT COUNT(*) FROM json_each(:border) AS r JOIN consumers AS c ON {_in_range("c", _KEY)}
+       WHERE {_CHORD2} <= CAST(:chord2_{_K} AS DOUBLE PRECISION)) AS total,
     page.d AS d, {_CONSUMER_COLUMNS}
 FROM (SELECT 1 AS one) AS one
 LEFT JOIN page ON 1 = 1
@@ -110,16 +130,22 @@ def nearby_parameters(lat: float, lon: float, radius_m: float, need: int) -> dic
     """The bound values of NEARBY_SQL for a circle and the number of nearest consumers needed."""
     x, y, z = geo.unit_vector(lat, lon)
     params: dict[str, object] = {"x": x, "y": y, "z": z, "need": need}
+    cover: list[str] = []
     for j, candidate in enumerate(CANDIDATE_RADII_M):
-        if candidate < radius_m:
-            cells = geo.box_cells(lat, lon, candidate)
-            params[f"inner{j}"], params[f"cover{j}"] = _ranges_json(cells.inner), _ranges_json(cells.cover)
-        else:
-            params[f"inner{j}"] = params[f"cover{j}"] = "{}"
         params[f"chord2_{j}"] = geo.chord2_for_distance(candidate)
+        cells = geo.box_cells(lat, lon, candidate) if candidate < radius_m else geo.DiscCells([], [], [])
+        params[f"inner{j}"] = _ranges_json(cells.inner)
+        cover += [f'"{first * _TAGS + j}":{last}' for first, last in cells.cover]
     cells = geo.disc_cells(lat, lon, radius_m)
-    params[f"inner{_K}"], params["border"] = _ranges_json(cells.inner), _ranges_json(cells.border)
-    params[f"chord2_{_K}"] = geo.chord2_for_distance(radius_m)
+    cover += [f'"{first * _TAGS + _K}":{last}' for first, last in cells.cover]
+    params.update(
+        {
+            "inner": _ranges_json(cells.inner),
+            "border": _ranges_json(cells.border),
+            "cover": "{" + ",".join(cover) + "}",
+            f"chord2_{_K}": geo.chord2_for_distance(radius_m),
+        }
+    )
     return params
 
 

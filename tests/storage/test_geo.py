@@ -81,9 +81,9 @@ def test_cell_of_a_cell_corner(row: int, col: int) -> None:
 def _centres() -> st.SearchStrategy[tuple[float, float]]:
     anywhere = st.tuples(st.floats(-90, 90), st.floats(-180, 180))
     service_area = st.tuples(st.floats(21.0, 25.5), st.floats(77.9, 83.0))
-    grid = st.tuples(st.integers(21 * 2000, 25 * 2000), st.integers(78 * 2000, 83 * 2000)).map(
-        lambda rc: (rc[0] * geo.CELL_DEG, rc[1] * geo.CELL_DEG)
-    )
+    rows = st.integers(geo.cell_row(21.0), geo.cell_row(25.5))
+    cols = st.integers(geo.cell_col(77.9), geo.cell_col(83.0))
+    grid = st.tuples(rows, cols).map(lambda rc: (rc[0] * geo.CELL_DEG - 90.0, rc[1] * geo.CELL_DEG - 180.0))
     edges = st.tuples(
         st.sampled_from([90.0, -90.0, 89.999, -89.9999, 0.0]), st.sampled_from([180.0, -180.0, 179.9995, -179.999, 0.0])
     )
@@ -143,3 +143,24 @@ def test_covering_ranges_wrap_at_the_antimeridian() -> None:
     ranges = geo.covering_ranges(0.0, 179.9999, 100)
     cols = {(r.first % geo.CELL_ROW_STRIDE, r.last % geo.CELL_ROW_STRIDE) for r in ranges}
     assert any(first == 0 for first, _ in cols) and any(last == geo.MAX_COL for _, last in cols)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.integers(geo.cell_row(-80.0), geo.cell_row(80.0)),
+    st.integers(0, geo.MAX_COL),
+    st.booleans(),
+    st.floats(1.0, 5000.0),
+    st.floats(0, 2 * math.pi),
+)
+def test_a_point_on_a_cell_border_just_inside_the_edge_is_covered(
+    row: int, col: int, corner: bool, radius: float, bearing: float
+) -> None:
+    # The centre is placed so that the circle's edge passes two micrometres beyond a cell border.
+    point = ((row * geo.CELL_DEG - 90.0) if corner else (row + 0.5) * geo.CELL_DEG - 90.0, col * geo.CELL_DEG - 180.0)
+    centre = destination(*point, radius - 2e-6, bearing)
+    assume(geo.haversine_m(*centre, *point) <= radius - 1e-6)
+    cells = geo.disc_cells(*centre, radius)
+    assert in_ranges(geo.cell_of(*point), cells.cover)
+    if in_ranges(geo.cell_of(*point), cells.inner):
+        pytest.fail("a point at the edge lies in a cell counted as wholly inside")
