@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -74,26 +75,69 @@ async def enqueue(session: AsyncSession, channel: str, external_id: str, reply: 
 
 
 class _Pacer:
-    """Spaces calls evenly: at most `per_second` overall, and `per_chat_interval_s` apart per chat."""
+    """Keeps calls within a channel's limits as the server counts them, whatever the network's jitter.
+
+    A call reaches the server some time between its start and its completion here. So a new call
+    starts only when fewer than `per_second` calls are in flight or completed within the last
+    second, and when the chat's previous call completed `per_chat_interval_s` ago. Fixed time
+    slots are not enough: two calls started a second apart can arrive closer together.
+    """
+
+    _POLL_S = 0.05  # the longest a call blocked only by calls in flight waits before looking again
 
     def __init__(self, rate: ChannelRate) -> None:
         self.rate = rate
-        self._next_global = 0.0
-        self._next_chat: dict[str, float] = {}
+        self.limit = max(1, int(rate.per_second))
+        self._completed: deque[float] = deque()
+        self._in_flight = 0
+        self._chat_ready: dict[str, float] = {}
+        self._all_ready = 0.0
+        self._admission = asyncio.Lock()
+        self._completion = asyncio.Event()  # set by each completion: a call waiting on calls in flight looks again
+
+    def _global_delay(self, now: float) -> float:
+        """Seconds until one more call fits in the channel-wide window (0: it fits now)."""
+        while self._completed and now - self._completed[0] >= 1.0:
+            self._completed.popleft()
+        delay = max(0.0, self._all_ready - now)
+        excess = self._in_flight + len(self._completed) - self.limit + 1
+        if excess > 0:
+            if excess <= len(self._completed):
+                delay = max(delay, self._completed[excess - 1] + 1.0 - now)
+            else:
+                delay = max(delay, self._POLL_S)
+        return delay
 
     async def wait(self, chat: str) -> None:
+        """Block until a call to `chat` is within the limits, and count it as in flight."""
+        chat_delay = self._chat_ready.get(chat, 0.0) - time.monotonic()
+        if chat_delay > 0:
+            await asyncio.sleep(chat_delay)
+        # One call at a time, first come first served, waits for room in the window; the rest queue
+        # on the lock rather than all waking at every completion.
+        async with self._admission:
+            while (delay := self._global_delay(time.monotonic())) > 0:
+                self._completion.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._completion.wait(), delay)
+            self._in_flight += 1
+
+    def done(self, chat: str) -> None:
+        """The call counted by `wait` has completed (whatever its outcome)."""
         now = time.monotonic()
-        slot = max(now, self._next_global, self._next_chat.get(chat, 0.0))
-        self._next_global = slot + 1.0 / self.rate.per_second
-        self._next_chat[chat] = slot + self.rate.per_chat_interval_s
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        self._in_flight -= 1
+        self._completed.append(now)
+        self._completion.set()
+        if self.rate.per_chat_interval_s > 0:
+            self._chat_ready[chat] = max(self._chat_ready.get(chat, 0.0), now + self.rate.per_chat_interval_s)
+        if len(self._chat_ready) > 4096:
+            self._chat_ready = {c: t for c, t in self._chat_ready.items() if t > now}
 
     def hold_chat(self, chat: str, seconds: float) -> None:
-        self._next_chat[chat] = max(self._next_chat.get(chat, 0.0), time.monotonic() + seconds)
+        self._chat_ready[chat] = max(self._chat_ready.get(chat, 0.0), time.monotonic() + seconds)
 
     def hold_all(self, seconds: float) -> None:
-        self._next_global = max(self._next_global, time.monotonic() + seconds)
+        self._all_ready = max(self._all_ready, time.monotonic() + seconds)
 
 
 class Notifier:
@@ -190,9 +234,11 @@ class Notifier:
         adapter = self.adapters[message.channel]
         pacer = self.pacers.get(message.channel)
         address = self._address(message)
+        counted = False
         try:
             if pacer is not None:
                 await pacer.wait(address)
+                counted = True
             await adapter.push(message.external_id, Reply.from_dict(message.payload), message.kind)
         except DeliveryDeferred as exc:
             if pacer is not None:
@@ -208,6 +254,9 @@ class Notifier:
             outcome, delay, error = ("failed" if failed else "deferred"), min(300.0, 2.0**attempt), repr(exc)
         else:
             outcome, delay, error = "sent", 0.0, ""
+        finally:
+            if counted and pacer is not None:
+                pacer.done(address)
         async with self.db.transaction() as session:
             outbox = OutboxRepository(session)
             if outcome == "sent":
