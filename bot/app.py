@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import handlers
@@ -11,9 +12,12 @@ from bot.notifier import ChannelRate, Notifier
 from bot.rewards import lifecycle
 from bot.rewards.payouts import provider_for
 from bot.rewards.watch import RewardWatch
+from bot.service_area import APPROXIMATE_WARNING, ServiceArea, service_area_for
 from bot.sla import SlaWatch
 from storage.db import Database
 from storage.photo_store import PhotoStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -27,6 +31,8 @@ class Runtime:
     notifier: Notifier
     sla: SlaWatch
     rewards: RewardWatch | None = None
+    # The served districts (handlers reach the same object through service_area_for(ctx.settings.service_area)).
+    service_area: ServiceArea | None = None
 
     async def start_background(self) -> None:
         """Start the notifier, the SLA timers and the reward payments (channels register with the notifier first)."""
@@ -64,6 +70,11 @@ def notifier_for(settings: Settings, db: Database) -> Notifier:
 
 async def build_runtime(settings: Settings, db: Database | None = None) -> Runtime:
     """Open (and migrate) the database and wire the engine to the flows in handlers/."""
+    area = service_area_for(settings.service_area)  # a bad boundaries file stops start-up before anything opens
+    if area.has_boundaries:
+        log.info("service area: %s", area.describe())
+    else:
+        log.warning(APPROXIMATE_WARNING)
     if db is None:
         db = Database(settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size)
         await db.upgrade()
@@ -80,5 +91,12 @@ async def build_runtime(settings: Settings, db: Database | None = None) -> Runti
 
     engine.on_committed = committed
     return Runtime(
-        settings=settings, db=db, photo_store=store, engine=engine, notifier=notifier, sla=sla, rewards=rewards
+        settings=settings,
+        db=db,
+        photo_store=store,
+        engine=engine,
+        notifier=notifier,
+        sla=sla,
+        rewards=rewards,
+        service_area=area,
     )

@@ -105,6 +105,20 @@ class BoundingBox(_Section):
 class ServiceAreaSettings(_Section):
     bounding_box: BoundingBox = BoundingBox(min_lat=21.0, max_lat=25.5, min_lon=77.9, max_lon=83.0)
     districts: list[str] = Field(default_factory=list)
+    # GeoJSON FeatureCollection of district boundaries (bot/service_area.py); None: the bounding box alone.
+    boundaries_file: Path | None = None
+    district_property: str = Field("district", min_length=1)
+
+    @field_validator("boundaries_file", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _districts_for_boundaries(self) -> ServiceAreaSettings:
+        if self.boundaries_file is not None and not self.districts:
+            raise ValueError("districts must list the served districts when boundaries_file is set")
+        return self
 
 
 class NearbySettings(_Section):
