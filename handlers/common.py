@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.dialog import DialogContext
 from bot.events import Ask, Choice, Location, LocationSource
+from bot.service_area import service_area_for
 from storage.models import Consumer
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -72,14 +74,26 @@ def ask_location(ctx: DialogContext, text_key: str, **values: object) -> None:
     )
 
 
-def location_problem(ctx: DialogContext, location: Location, *, evidence: bool) -> str | None:
-    """Why this location cannot be used (a message key), or None when it is fine.
+@dataclass(frozen=True)
+class LocationProblem:
+    """Why a location cannot be used: the message key and its values."""
+
+    key: str
+    values: dict[str, str] = field(default_factory=dict)
+
+
+def location_problem(ctx: DialogContext, location: Location, *, evidence: bool) -> LocationProblem | None:
+    """Why this location cannot be used, or None when it is fine.
 
     Evidence for a complaint must be GPS; the web chat demo may use map clicks or typed
-    coordinates for browsing only.
+    coordinates for browsing only. The place must lie in a served district (bot/service_area.py:
+    the district boundaries when configured, otherwise the bounding box).
     """
     if evidence and location.source is not LocationSource.GPS and ctx.event.channel != "webchat":
-        return "report.location_not_gps"
-    if not ctx.settings.service_area.bounding_box.contains(location.latitude, location.longitude):
-        return "report.location_outside"
-    return None
+        return LocationProblem("report.location_not_gps")
+    place = service_area_for(ctx.settings.service_area).place(location.latitude, location.longitude)
+    if place.served:
+        return None
+    if place.district:
+        return LocationProblem("report.location_unserved_district", {"district": place.district})
+    return LocationProblem("report.location_outside")

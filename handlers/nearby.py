@@ -35,7 +35,7 @@ async def got_nearby_location(ctx: DialogContext) -> None:
         return
     problem = location_problem(ctx, location, evidence=False)
     if problem:
-        ask_location(ctx, problem)
+        ask_location(ctx, problem.key, **problem.values)
         return
     ctx.data["nearby"] = {"lat": location.latitude, "lon": location.longitude, "page": 0}
     ctx.goto("nearby:list")

@@ -146,7 +146,7 @@ async def got_report_location(ctx: DialogContext) -> None:
         return
     problem = location_problem(ctx, location, evidence=True)
     if problem:
-        ask_location(ctx, problem)
+        ask_location(ctx, problem.key, **problem.values)
         return
     report = report_data(ctx)
     clear_target(report)

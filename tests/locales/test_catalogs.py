@@ -51,4 +51,5 @@ def test_keys_built_at_run_time_exist() -> None:
     keys += [f"categories.{category}" for category in CATEGORIES]
     keys += [f"status.{s}" for s in ("pending", "in_process", "complete")]
     keys += [f"status.complete_{o}" for o in ("confirmed", "not_found", "false_report")]
+    keys += ["report.location_not_gps", "report.location_outside", "report.location_unserved_district"]
     assert [key for key in keys if key not in catalog("en")] == []
