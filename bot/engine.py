@@ -34,6 +34,7 @@ from storage.photo_store import PhotoRejected, PhotoStore, RejectReason
 from storage.repositories import (
     CitizenRepository,
     DialogStateRepository,
+    InboundRepository,
     OfficerRepository,
     ProcessedUpdateRepository,
 )
@@ -166,12 +167,18 @@ class DialogEngine:
             if event.update_id is not None:
                 await ProcessedUpdateRepository(session).mark(event.channel, event.update_id)
             citizens = CitizenRepository(session)
-            identity = await citizens.identity_or_create(event.channel, event.external_id, self._first_language(event))
+            states = DialogStateRepository(session)
+            sender = await InboundRepository(session).sender(event.channel, event.external_id, event.user_key)
+            identity, officer, state = sender.identity, sender.officer, sender.state
+            if identity is None:
+                identity = await citizens.identity_or_create(
+                    event.channel, event.external_id, self._first_language(event)
+                )
+                officer = await OfficerRepository(session).by_identity(event.channel, event.external_id)
+                state = await states.load(event.user_key)
             await citizens.touch(identity)
             if event.verified_phone and identity.citizen.registered_at is None:
                 await self._link_verified_phone(citizens, identity, event.verified_phone)
-            states = DialogStateRepository(session)
-            state = await states.load(event.user_key)
             step = state.step if state is not None and state.step in STEPS else IDLE
             data = copy.deepcopy(state.data) if state is not None else {}
             event = self._resolve_choice(event, data, adapter)
@@ -184,7 +191,7 @@ class DialogEngine:
                 data=data,
                 photos=photos,
                 photo_store=self.photo_store,
-                officer=await OfficerRepository(session).by_identity(event.channel, event.external_id),
+                officer=officer,
             )
             await self._dispatch(ctx)
             self._remember_choices(ctx)

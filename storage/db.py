@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Generator, Sequence
@@ -18,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 log = logging.getLogger(__name__)
@@ -25,23 +27,34 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+WRITER_BUSY_TIMEOUT_MS = 20
+READER_BUSY_TIMEOUT_MS = 5000
+LOCKED_RETRY_FOR_S = 30.0
+
+
+def _sqlite_pragmas(busy_timeout_ms: int, dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN itself (see _sqlite_begin).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    # WAL lets readers run beside the one writer; busy_timeout waits for the writer lock
-    # instead of failing at once when a second process (or the CLI) writes too.
+    # WAL lets readers run beside the one writer. The busy timeout is how long SQLite itself waits
+    # for a lock that another process holds; it blocks the event loop, so writers keep it short
+    # and wait longer asynchronously (Database.transaction).
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.close()
+
+
+def _is_locked(exc: BaseException) -> bool:
+    """Whether SQLite said another connection holds the lock (worth waiting for, not a failure)."""
+    return "database is locked" in str(exc) or "database is busy" in str(exc)
 
 
 def _run_statement(
     connection: aiosqlite.Connection, many: bool, sql: str, parameters: Any
 ) -> tuple[Any, int, int | None, list[Any]]:
-    """On aiosqlite's thread: execute, fetch every row, close; returns description, rowcount, lastrowid, rows."""
+    """Execute, fetch every row, close; returns description, rowcount, lastrowid, rows."""
     cursor = connection._conn.cursor()
     try:
         if many:
@@ -54,13 +67,14 @@ def _run_statement(
         cursor.close()
 
 
-class _OneTripCursor:
-    """The aiosqlite cursor SQLAlchemy drives, doing each statement in ONE trip to aiosqlite's thread.
+class _InlineCursor:
+    """The aiosqlite-shaped cursor SQLAlchemy drives, running each statement at once, rows and all.
 
-    aiosqlite's own cursor makes a trip to open, one to execute, one to fetch and one to close. Each
-    trip is a thread hand-off plus an event-loop wake-up, and on a busy loop it waits its turn; four
-    per statement made most of the CPU time and the write-lock time of a dialog step. Rows are
-    fetched with the statement (as SQLAlchemy's adapter does anyway, except for server-side cursors).
+    aiosqlite's own cursor makes a trip to its thread to open, one to execute, one to fetch and one
+    to close; each trip is a thread hand-off plus an event-loop wake-up, and on a busy loop it waits
+    its turn behind every other task. With 100 Telegram users filing reports that made a write
+    transaction hold SQLite's one write lock for 33 ms, of which under 2 ms was SQLite's own work.
+    Rows are fetched with the statement (as SQLAlchemy's adapter does anyway).
     """
 
     arraysize = 1
@@ -72,25 +86,25 @@ class _OneTripCursor:
         self.lastrowid: int | None = None
         self._rows: deque[Any] = deque()
 
-    def __await__(self) -> Generator[Any, None, _OneTripCursor]:
+    def __await__(self) -> Generator[Any, None, _InlineCursor]:
         return self.__aenter__().__await__()
 
-    async def __aenter__(self) -> _OneTripCursor:
+    async def __aenter__(self) -> _InlineCursor:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def _run(self, many: bool, sql: str, parameters: Any) -> _OneTripCursor:
+    async def _run(self, many: bool, sql: str, parameters: Any) -> _InlineCursor:
         result = await self._connection._execute(_run_statement, self._connection, many, sql, parameters)
         self.description, self.rowcount, self.lastrowid, rows = result
         self._rows = deque(rows)
         return self
 
-    async def execute(self, sql: str, parameters: Any = None) -> _OneTripCursor:
+    async def execute(self, sql: str, parameters: Any = None) -> _InlineCursor:
         return await self._run(False, sql, () if parameters is None else parameters)
 
-    async def executemany(self, sql: str, parameters: Any) -> _OneTripCursor:
+    async def executemany(self, sql: str, parameters: Any) -> _InlineCursor:
         return await self._run(True, sql, parameters)
 
     async def fetchone(self) -> Any:
@@ -108,16 +122,28 @@ class _OneTripCursor:
         self._rows.clear()
 
 
-class _OneTripConnection(aiosqlite.Connection):
-    """aiosqlite's connection with the one-trip cursor (relies on aiosqlite 0.22's private _execute/_conn)."""
+class _InlineConnection(aiosqlite.Connection):
+    """aiosqlite's connection with every call run at once on the caller's thread (the event loop's).
 
-    def cursor(self) -> _OneTripCursor:  # type: ignore[override]
-        return _OneTripCursor(self)
+    A statement on a local SQLite file takes microseconds, less than the thread hand-off aiosqlite
+    makes for it; run inline, a whole transaction (BEGIN .. COMMIT) runs without yielding to the
+    event loop, so the write lock is held for the transaction's own work only. aiosqlite's thread
+    still opens and closes the connection. Relies on aiosqlite 0.22's private _execute/_conn.
+    """
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self._running or self._connection is None:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+    def cursor(self) -> _InlineCursor:  # type: ignore[override]
+        return _InlineCursor(self)
 
 
-def _connect_sqlite(database: str, **kwargs: Any) -> _OneTripConnection:
-    """What aiosqlite.connect does, with the one-trip cursor; SQLAlchemy awaits it to start the thread."""
-    connection = _OneTripConnection(partial(sqlite3.connect, database, **kwargs), 64)
+def _connect_sqlite(database: str, **kwargs: Any) -> _InlineConnection:
+    """What aiosqlite.connect does, inline; SQLAlchemy awaits it to open the connection."""
+    kwargs["check_same_thread"] = False  # opened on aiosqlite's thread, used on the loop's
+    connection = _InlineConnection(partial(sqlite3.connect, database, **kwargs), 64)
     connection._thread.daemon = True  # as SQLAlchemy's own aiosqlite adapter sets it
     return connection
 
@@ -154,8 +180,11 @@ class Database:
         self.read_engine: AsyncEngine = self.engine
         if self.dialect == "sqlite":
             self.read_engine = create_async_engine(url, **kwargs)
-            for engine, begin in ((self.engine, _sqlite_begin_immediate), (self.read_engine, _sqlite_begin_deferred)):
-                event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            for engine, begin, timeout_ms in (
+                (self.engine, _sqlite_begin_immediate, WRITER_BUSY_TIMEOUT_MS),
+                (self.read_engine, _sqlite_begin_deferred, READER_BUSY_TIMEOUT_MS),
+            ):
+                event.listen(engine.sync_engine, "connect", partial(_sqlite_pragmas, timeout_ms))
                 event.listen(engine.sync_engine, "begin", begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
@@ -179,8 +208,32 @@ class Database:
                 yield session
             return
         # The lock covers BEGIN IMMEDIATE .. COMMIT; the session returns its connection after that.
-        async with self.sessions() as session, self._writer_lock(), session.begin():
-            yield session
+        async with self._writer_lock():
+            session = await self._begin_immediate()
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+            finally:
+                await session.close()
+
+    async def _begin_immediate(self) -> AsyncSession:
+        """A session holding SQLite's write lock, waiting without blocking the loop while another process has it."""
+        deadline = time.monotonic() + LOCKED_RETRY_FOR_S
+        pause = 0.005
+        while True:
+            session = self.sessions()
+            try:
+                await session.connection()  # runs BEGIN IMMEDIATE (the "begin" event)
+                return session
+            except OperationalError as exc:
+                await session.close()
+                if not _is_locked(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.25)
 
     def _writer_lock(self) -> asyncio.Lock:
         """This event loop's SQLite writer lock (a Database may outlive one ``asyncio.run``)."""
@@ -198,9 +251,17 @@ class Database:
             yield session  # closing the session rolls its read transaction back
 
     async def upgrade(self, revision: str = "head") -> None:
-        """Apply Alembic migrations up to the given revision."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(_run_upgrade, revision)
+        """Apply Alembic migrations up to the given revision (waiting while another process writes)."""
+        deadline = time.monotonic() + LOCKED_RETRY_FOR_S
+        while True:
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(_run_upgrade, revision)
+                return
+            except OperationalError as exc:
+                if not _is_locked(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.05)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -12,6 +12,7 @@ from telegram import BotCommand, ReplyKeyboardRemove, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from bot.channels.telegram_request import AiohttpRequest
 from bot.channels.telegram_wire import MAX_TEXT, event_from_update, markup_for, split_text
 from bot.engine import AttachmentTooLarge, AttachmentUnavailable, DialogEngine
 from bot.events import Attachment, Reply
@@ -58,10 +59,10 @@ class TelegramChannel:
             .token(token)
             .base_url(base_url)
             .base_file_url(base_file_url)
-            # Beyond about twice the HTTP pool, extra concurrency only queues inside httpx.
+            # Beyond about twice the HTTP pool, extra concurrency only queues for a connection.
             .concurrent_updates(max(2, pool_size * 2))
-            .connection_pool_size(pool_size)
-            .pool_timeout(10)
+            .request(AiohttpRequest(connection_pool_size=pool_size))
+            .get_updates_request(AiohttpRequest(connection_pool_size=1))
         )
         if webhook_url:
             builder = builder.updater(None)

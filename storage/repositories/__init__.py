@@ -5,6 +5,7 @@ from storage.repositories.citizens import CitizenRepository
 from storage.repositories.complaints import ComplaintRepository
 from storage.repositories.consumers import ConsumerRepository, NearbyConsumer, NearbyPage
 from storage.repositories.dialog_states import DialogStateRepository
+from storage.repositories.inbound import InboundRepository, Sender
 from storage.repositories.officers import OfficerRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.processed_updates import ProcessedUpdateRepository
@@ -16,10 +17,12 @@ __all__ = [
     "ComplaintRepository",
     "ConsumerRepository",
     "DialogStateRepository",
+    "InboundRepository",
     "NearbyConsumer",
     "NearbyPage",
     "OfficerRepository",
     "OutboxRepository",
     "ProcessedUpdateRepository",
     "RewardRepository",
+    "Sender",
 ]

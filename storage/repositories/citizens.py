@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storage.models import ChannelIdentity, Citizen, utcnow
+
+TOUCH_EVERY = timedelta(minutes=1)
 
 # Channels where a typed number is not proven to belong to the sender (no SMS check in the web chat).
 UNVERIFIED_CHANNELS = frozenset({"webchat"})
@@ -43,9 +47,16 @@ class CitizenRepository:
         return identity
 
     async def touch(self, identity: ChannelIdentity) -> None:
-        """Record an inbound message: the channel used last is where pushes go."""
-        identity.last_inbound_at = utcnow()
-        identity.citizen.last_identity_id = identity.id
+        """Record an inbound message: the channel used last is where pushes go.
+
+        The time is refreshed at most once a minute, sparing most updates a write; it can only be
+        early, so WhatsApp's 24-hour window is at worst taken to close a minute before it does.
+        """
+        now = utcnow()
+        if identity.last_inbound_at is None or now - identity.last_inbound_at >= TOUCH_EVERY:
+            identity.last_inbound_at = now
+        if identity.citizen.last_identity_id != identity.id:
+            identity.citizen.last_identity_id = identity.id
 
     async def register_phone(self, identity: ChannelIdentity, phone: str) -> Citizen:
         """Confirm the citizen's phone; if another identity already owns it, join this one to that citizen."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ProcessedUpdate
@@ -20,5 +20,4 @@ class ProcessedUpdateRepository:
 
     async def mark(self, channel: str, update_id: str) -> None:
         """Record the update; a concurrent duplicate fails the primary key and rolls its transaction back."""
-        self.session.add(ProcessedUpdate(channel=channel, update_id=update_id))
-        await self.session.flush()
+        await self.session.execute(insert(ProcessedUpdate).values(channel=channel, update_id=update_id))
