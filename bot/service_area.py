@@ -90,6 +90,8 @@ class ServiceArea:
         self._served_bounds = shapely.bounds(self._geoms[: len(self._served)]) if self._served else None
         # The fast pre-filter: the configured box, or with boundaries the served districts' own bounds.
         self.bounding_box = _box_of([g for _, g in self._served]) if self._served else box
+        # The configured box widened to every district of the file: outside it, nothing is known.
+        self.outer_box = _box_of([shapely.box(box.min_lon, box.min_lat, box.max_lon, box.max_lat), *self._geoms])
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt from its parts (the worker process of the consumer import receives it pickled).

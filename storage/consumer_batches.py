@@ -19,13 +19,17 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import BoundingBox
 from storage import geo
 from storage.consumer_rows import ImportFileError, Record, RegisterFile, RowChecker, SkippedRow, open_register
 from storage.repositories.consumers import normalise_ivrs
+
+if TYPE_CHECKING:
+    from bot.service_area import ServiceArea
 
 _ROOT = Path(__file__).resolve().parent.parent  # the project folder, which the worker imports from
 PARALLEL_MIN_BYTES = 16_000_000  # below this (about 150,000 rows) a worker process costs more than it saves
@@ -84,10 +88,52 @@ def with_spatial_columns(records: list[Record]) -> list[tuple]:
     return list(zip(ivrs, name, address, district, category, load, lat, lon, cell, ux, uy, uz, strict=True))
 
 
-def read_batches(register: RegisterFile, service_area: BoundingBox, batch_size: int) -> Iterator[ParsedBatch]:
-    """The register's rows in batches of about batch_size rows (written or skipped)."""
+def _area_parts(area: BoundingBox | ServiceArea) -> tuple[BoundingBox, ServiceArea | None]:
+    """The box every row is checked against, and the district boundaries when they decide.
+
+    With boundaries the box holds every district of the file, so that a row in one the company does not
+    serve reaches the polygons and is skipped with that district's name.
+    """
+    if isinstance(area, BoundingBox):
+        return area, None
+    return (area.outer_box, area) if area.has_boundaries else (area.bounding_box, None)
+
+
+def drop_outside(
+    area: ServiceArea, file: str, lines: list[int], records: list[Record], skipped: list[SkippedRow]
+) -> tuple[list[int], list[Record]]:
+    """Move the records whose point lies in no served district to skipped (vectorised); return the rest."""
+    import numpy as np  # here, so that a reader process without boundaries never loads it
+
+    lat = np.array([np.nan if r[6] is None else r[6] for r in records], dtype=np.float64)
+    lon = np.array([np.nan if r[7] is None else r[7] for r in records], dtype=np.float64)
+    keep = area.contains_many(lat, lon) | np.isnan(lat)  # rows without a location are kept
+    if keep.all():
+        return lines, records
+    for index in np.flatnonzero(~keep).tolist():
+        ivrs, *_, row_lat, row_lon = records[index]
+        place = area.place(row_lat, row_lon)  # type: ignore[arg-type]
+        where = f"in {place.district} district, not served" if place.district else "in no served district"
+        reason = f"outside the service area: {row_lat!r}, {row_lon!r} ({where})"
+        skipped.append(SkippedRow(lines[index], reason, ivrs, file))
+    skipped.sort(key=attrgetter("line"))
+    kept = keep.tolist()
+    return (
+        [line for line, ok in zip(lines, kept, strict=True) if ok],
+        [record for record, ok in zip(records, kept, strict=True) if ok],
+    )
+
+
+def read_batches(
+    register: RegisterFile, service_area: BoundingBox | ServiceArea, batch_size: int
+) -> Iterator[ParsedBatch]:
+    """The register's rows in batches of about batch_size rows (written or skipped).
+
+    With district boundaries, rows inside the box but in no served district are skipped batch by batch.
+    """
     name = str(register.path)
-    checker = RowChecker(register.columns, register.width, service_area)
+    box, boundaries = _area_parts(service_area)
+    checker = RowChecker(register.columns, register.width, box)
     check = checker.check
     csv_file = register.kind == "csv"
     unit, size = ("B", register.size_bytes) if csv_file else ("rows", 0)
@@ -95,6 +141,8 @@ def read_batches(register: RegisterFile, service_area: BoundingBox, batch_size: 
 
     def batch(lines: list[int], records: list[Record], skipped: list[SkippedRow]) -> ParsedBatch:
         nonlocal position
+        if boundaries is not None and records:
+            lines, records = drop_outside(boundaries, name, lines, records, skipped)
         read = len(records) + len(skipped)
         now = register.bytes_read() if csv_file else position + read
         done = ParsedBatch(name, lines, records, skipped, read, now - position, unit, size)
@@ -134,7 +182,7 @@ def worker_main() -> None:
     try:
         job = pickle.load(sys.stdin.buffer)
         try:
-            service_area = BoundingBox(**job["area"])
+            service_area = job.get("boundaries") or BoundingBox(**job["area"])
             for path in job["paths"]:
                 register = open_register(Path(path))
                 try:
@@ -154,7 +202,9 @@ def worker_main() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _start_worker(paths: list[Path], service_area: BoundingBox, batch_size: int) -> subprocess.Popen[bytes]:
+def _start_worker(
+    paths: list[Path], service_area: BoundingBox | ServiceArea, batch_size: int
+) -> subprocess.Popen[bytes]:
     # A plain subprocess rather than multiprocessing: spawn would re-import the caller's
     # __main__ module, which fails for any script without an `if __name__ == "__main__"` guard.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(_ROOT), os.environ.get("PYTHONPATH"))))}
@@ -165,7 +215,13 @@ def _start_worker(paths: list[Path], service_area: BoundingBox, batch_size: int)
         env=env,
     )
     assert worker.stdin is not None
-    job = {"paths": [str(p.resolve()) for p in paths], "area": service_area.model_dump(), "batch_size": batch_size}
+    box, boundaries = _area_parts(service_area)
+    job = {
+        "paths": [str(p.resolve()) for p in paths],
+        "area": box.model_dump(),
+        "boundaries": boundaries,  # a ServiceArea pickles as its district polygons
+        "batch_size": batch_size,
+    }
     pickle.dump(job, worker.stdin)
     worker.stdin.close()
     return worker
@@ -193,7 +249,9 @@ def _receive(worker: subprocess.Popen[bytes], inbox: queue.Queue[Any], stop: thr
         put(("error", f"reading from the reader process failed: {exc}"))
 
 
-async def _batches_from_worker(paths: list[Path], service_area: BoundingBox, batch_size: int) -> AsyncIterator[Any]:
+async def _batches_from_worker(
+    paths: list[Path], service_area: BoundingBox | ServiceArea, batch_size: int
+) -> AsyncIterator[Any]:
     worker = _start_worker(paths, service_area, batch_size)
     inbox: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_BATCHES)
     stop = threading.Event()
@@ -216,7 +274,11 @@ async def _batches_from_worker(paths: list[Path], service_area: BoundingBox, bat
 
 
 async def parsed_batches(
-    registers: list[RegisterFile], service_area: BoundingBox, batch_size: int, *, parallel: bool | None = None
+    registers: list[RegisterFile],
+    service_area: BoundingBox | ServiceArea,
+    batch_size: int,
+    *,
+    parallel: bool | None = None,
 ) -> AsyncIterator[ParsedBatch]:
     """Batches of every register in turn; read in a worker process when parallel (default: for large files)."""
     if parallel is None:

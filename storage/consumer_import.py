@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from tqdm import tqdm
 
@@ -36,6 +36,9 @@ from storage.consumer_batches import ParsedBatch, parsed_batches, with_spatial_c
 from storage.consumer_rows import ImportFileError, Record, SkippedRow, open_register
 from storage.consumer_writers import BatchWriter, open_writer
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.service_area import ServiceArea
 
 __all__ = ["ImportFileError", "ImportReport", "SkippedRow", "import_consumers", "import_records"]
 
@@ -251,7 +254,7 @@ async def import_consumers(
     db: Database,
     paths: list[Path],
     *,
-    service_area: BoundingBox,
+    service_area: BoundingBox | ServiceArea,
     progress: bool = False,
     batch_size: int = 5000,
     skipped_csv: Path | None = None,
@@ -262,6 +265,8 @@ async def import_consumers(
 
     Every file is opened and its header checked before anything is written. parallel reads
     the files in a worker process (default: for large files); rebuild_indexes: see import_records.
+    service_area is the bounding box, or a ServiceArea whose district boundaries (when it has them)
+    decide which located rows are inside.
     """
     report = ImportReport(files=[str(p) for p in paths])
     started = time.perf_counter()

@@ -71,6 +71,7 @@ def test_a_multipolygon_with_a_hole_and_an_island(area: ServiceArea) -> None:
 def test_the_pre_filter_is_the_served_districts_own_box(area: ServiceArea) -> None:
     box = area.bounding_box
     assert (box.min_lat, box.max_lat, box.min_lon, box.max_lon) == (23.0, 24.0, 79.0, 81.9)
+    assert area.outer_box == BOX  # the configured box already holds every district of the file (Delta too)
     assert not area.contains(23.17, 79.93 - 10)
     assert area.district_at(23.1685, 79.9338) == "Alpha"  # the world's consumers
 
