@@ -18,12 +18,13 @@ Command = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 def build_parser() -> argparse.ArgumentParser:
     from bot.cli import citizens, complaints, consumers, database, officers, payouts, photos, rewards, serve
+    from bot.cli import service_area as service_area_cli
 
     parser = argparse.ArgumentParser(prog="run_bot.py", description="V-Mitra bot: report electricity theft.")
     parser.add_argument("--config", type=Path, default=None, help="settings file (default: config.yaml)")
     serve.add_run_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (database, consumers, officers, complaints, citizens, rewards, payouts, photos):
+    for module in (database, consumers, officers, complaints, citizens, rewards, payouts, photos, service_area_cli):
         module.register(sub)
     parser.set_defaults(handler=serve.run)
     return parser
@@ -41,6 +42,9 @@ def main(argv: list[str]) -> int:
     handler: Command = args.handler
     try:
         return asyncio.run(handler(args, settings))
+    except ConfigError as exc:  # found once the command runs, e.g. an unusable service_area.boundaries_file
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         logging.getLogger("vmitra").info("stopped")
         return 130

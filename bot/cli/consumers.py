@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.cli.database import open_database
 from bot.config import Settings
+from bot.service_area import service_area_for
 from storage.consumer_import import ImportReport, import_consumers
 from storage.consumer_rows import ImportFileError
 
@@ -88,13 +89,14 @@ async def import_command(args: argparse.Namespace, settings: Settings) -> int:
         print("--batch-size must be at least 1", file=sys.stderr)
         return 2
     size = sum(path.stat().st_size for path in args.files if path.is_file())
+    area = service_area_for(settings.service_area)  # district boundaries when configured, else the box
     database = open_database(settings)
     try:
         await database.upgrade()
         report = await import_consumers(
             database,
             args.files,
-            service_area=settings.service_area.bounding_box,
+            service_area=area,
             progress=_want_progress(args.progress, size),
             batch_size=args.batch_size,
             skipped_csv=args.skipped_csv,
