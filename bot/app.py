@@ -85,8 +85,9 @@ async def build_runtime(settings: Settings, db: Database | None = None) -> Runti
     lifecycle.install()
     rewards = RewardWatch(db, settings, provider_for(settings), on_committed=notifier.wake)
 
-    def committed() -> None:
-        notifier.wake()
+    def committed(queued_pushes: bool) -> None:
+        if queued_pushes:
+            notifier.wake()
         rewards.poke()
 
     engine.on_committed = committed

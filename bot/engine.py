@@ -37,6 +37,7 @@ from storage.repositories import (
     InboundRepository,
     OfficerRepository,
     ProcessedUpdateRepository,
+    queued_in,
 )
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,8 @@ class DialogEngine:
         self._lanes: dict[str, _Lane] = {}
         self._slots = asyncio.Semaphore(settings.dialog.workers)
         self._tasks: set[asyncio.Task[None]] = set()
-        # Called after each committed event (the notifier's wake-up: pushes may have been queued).
-        self.on_committed: Callable[[], None] | None = None
+        # Called after each committed event, told whether it queued pushes (the notifier's wake-up).
+        self.on_committed: Callable[[bool], None] | None = None
 
     def submit(self, event: InboundEvent, adapter: ChannelAdapter) -> asyncio.Future[list[Reply]]:
         """Queue an event behind the same user's earlier ones; the future resolves once replies are sent.
@@ -143,9 +144,9 @@ class DialogEngine:
             return []
         photos = [await self._intake(att, adapter) for att in event.attachments]
         try:
-            replies = await self._run(event, adapter, photos)
+            replies, queued = await self._run(event, adapter, photos)
             if self.on_committed is not None:
-                self.on_committed()
+                self.on_committed(queued)
             return replies
         except IntegrityError:
             if event.update_id is not None and await self._seen(event):
@@ -162,7 +163,10 @@ class DialogEngine:
         async with self.db.reader() as session:
             return await ProcessedUpdateRepository(session).seen(event.channel, event.update_id)
 
-    async def _run(self, event: InboundEvent, adapter: ChannelAdapter, photos: list[PhotoOutcome]) -> list[Reply]:
+    async def _run(
+        self, event: InboundEvent, adapter: ChannelAdapter, photos: list[PhotoOutcome]
+    ) -> tuple[list[Reply], bool]:
+        """The dialog step in one transaction; returns its replies and whether it queued pushes."""
         async with self.db.transaction() as session:
             if event.update_id is not None:
                 await ProcessedUpdateRepository(session).mark(event.channel, event.update_id)
@@ -196,7 +200,7 @@ class DialogEngine:
             await self._dispatch(ctx)
             self._remember_choices(ctx)
             await states.save(event.user_key, ctx.step, ctx.data)
-            return ctx.replies
+        return ctx.replies, queued_in(session)
 
     @staticmethod
     async def _link_verified_phone(citizens: CitizenRepository, identity: ChannelIdentity, raw_phone: str) -> None:

@@ -7,7 +7,7 @@ from storage.repositories.consumers import ConsumerRepository, NearbyConsumer, N
 from storage.repositories.dialog_states import DialogStateRepository
 from storage.repositories.inbound import InboundRepository, Sender
 from storage.repositories.officers import OfficerRepository
-from storage.repositories.outbox import OutboxRepository
+from storage.repositories.outbox import OutboxRepository, queued_in
 from storage.repositories.processed_updates import ProcessedUpdateRepository
 from storage.repositories.rewards import RewardRepository
 
@@ -25,4 +25,5 @@ __all__ = [
     "ProcessedUpdateRepository",
     "RewardRepository",
     "Sender",
+    "queued_in",
 ]

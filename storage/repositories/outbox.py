@@ -14,6 +14,14 @@ from storage.models import OutboxMessage, utcnow
 UNSETTLED = ("pending", "sending")
 
 
+_QUEUED = "outbox_queued"
+
+
+def queued_in(session: AsyncSession) -> bool:
+    """Whether this session queued a message (so the notifier has something new to look at)."""
+    return bool(session.info.get(_QUEUED))
+
+
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -23,6 +31,7 @@ class OutboxRepository:
         message = OutboxMessage(channel=channel, external_id=external_id, payload=payload, kind=kind)
         self.session.add(message)
         await self.session.flush()
+        self.session.info[_QUEUED] = True
         return message.id
 
     async def due(self, now: datetime, limit: int = 200) -> list[OutboxMessage]:
