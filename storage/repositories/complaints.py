@@ -242,8 +242,10 @@ class ComplaintRepository:
         if not mine:
             return []
         hashes = [p.content_hash for p in mine]
-        exact = select(Complaint.public_id).join(ComplaintPhoto, ComplaintPhoto.complaint_id == Complaint.id).where(
-            ComplaintPhoto.content_hash.in_(hashes), Complaint.id != complaint_id
+        exact = (
+            select(Complaint.public_id)
+            .join(ComplaintPhoto, ComplaintPhoto.complaint_id == Complaint.id)
+            .where(ComplaintPhoto.content_hash.in_(hashes), Complaint.id != complaint_id)
         )
         reused = set(await self.session.scalars(exact))
         recent = (

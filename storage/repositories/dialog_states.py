@@ -4,11 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
 from storage.models import DialogState, utcnow
+
+# Built once: every inbound update runs one of them.
+_TABLE = DialogState.__table__
+_UPDATE = (
+    update(_TABLE)
+    .where(_TABLE.c.user_key == bindparam("key"))
+    .values(
+        step=bindparam("new_step"),
+        data=bindparam("new_data", type_=_TABLE.c.data.type),
+        version=_TABLE.c.version + 1,
+        updated_at=bindparam("now", type_=_TABLE.c.updated_at.type),
+    )
+)
+_INSERT = insert(_TABLE).values(
+    user_key=bindparam("key"),
+    step=bindparam("new_step"),
+    data=bindparam("new_data", type_=_TABLE.c.data.type),
+    version=1,
+    updated_at=bindparam("now", type_=_TABLE.c.updated_at.type),
+)
 
 
 class DialogStateRepository:
@@ -20,13 +40,10 @@ class DialogStateRepository:
 
     async def save(self, user_key: str, step: str, data: dict[str, Any]) -> None:
         """Write where the user now stands: one UPDATE (an INSERT the first time), no unit-of-work flush."""
-        table = DialogState.__table__
-        values = {"step": step, "data": dict(data), "updated_at": utcnow()}
-        result = await self.session.execute(
-            update(table).where(table.c.user_key == user_key).values(version=table.c.version + 1, **values)
-        )
+        params = {"key": user_key, "new_step": step, "new_data": dict(data), "now": utcnow()}
+        result = await self.session.execute(_UPDATE, params)
         if result.rowcount == 0:
-            await self.session.execute(insert(table).values(user_key=user_key, version=1, **values))
+            await self.session.execute(_INSERT, params)
         loaded = self.session.sync_session.identity_map.get(identity_key(DialogState, user_key))
         if loaded is not None:
             self.session.expire(loaded)  # a later load() in this session reads the row again

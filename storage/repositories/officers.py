@@ -106,9 +106,7 @@ class OfficerRepository:
         if to_state == "done":
             values["completed_at"] = utcnow()
         result = await self.session.execute(
-            update(Assignment)
-            .where(Assignment.id == assignment_id, Assignment.state.in_(from_states))
-            .values(**values)
+            update(Assignment).where(Assignment.id == assignment_id, Assignment.state.in_(from_states)).values(**values)
         )
         return result.rowcount == 1
 

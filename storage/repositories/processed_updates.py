@@ -5,7 +5,9 @@ from __future__ import annotations
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ProcessedUpdate
+from storage.models import ProcessedUpdate, utcnow
+
+_MARK = insert(ProcessedUpdate.__table__)  # built once: every inbound update runs it
 
 
 class ProcessedUpdateRepository:
@@ -20,4 +22,4 @@ class ProcessedUpdateRepository:
 
     async def mark(self, channel: str, update_id: str) -> None:
         """Record the update; a concurrent duplicate fails the primary key and rolls its transaction back."""
-        await self.session.execute(insert(ProcessedUpdate).values(channel=channel, update_id=update_id))
+        await self.session.execute(_MARK, {"channel": channel, "update_id": update_id, "processed_at": utcnow()})
