@@ -26,6 +26,16 @@ Control API (JSON, for drivers in another process; see HttpTransport in telegram
     GET  /_control/commands?language_code=&scope=   what setMyCommands stored
     GET  /_control/stats              counters
     POST /_control/config             body: {"flood_limit_per_chat_per_s": n, "flood_limit_global_per_s": n}
+    POST /_control/hold               body: {"method", "chat_id"?, "text"?}: stall matching requests (crash tests)
+    POST /_control/release            let every stalled request through and drop the holds
+    GET  /_control/held               the requests stalled right now
+
+Holds: ``hold("download")`` stalls file downloads, ``hold("sendMessage", chat_id=42, text="Recorded")``
+the bot's matching sends, until ``release()``; ``wait_held()`` waits for a stalled request. A stalled
+request is not recorded or executed, so a bot killed meanwhile leaves no trace of it, as if it never
+reached Telegram. ``deliveries[update_id]`` counts how often getUpdates handed out an update: like
+Telegram, the fake hands an update out again until a later getUpdates offset confirms it, and
+``redeliver(update_id)`` queues one again (Telegram's retry when it never got the confirmation).
 
 ``ts`` values are the fake's monotonic clock, so push->reply latency is measured on one clock.
 """
@@ -129,7 +139,8 @@ class FakeBotApi(BotApiState):
             ("POST", "updates", self._c_push), ("POST", "users", self._c_user), ("POST", "block", self._c_block),
             ("POST", "files", self._c_file), ("POST", "photos", self._c_photo), ("GET", "events", self._c_events),
             ("GET", "calls", self._c_calls), ("GET", "commands", self._c_commands), ("GET", "stats", self._c_stats),
-            ("POST", "config", self._c_config),
+            ("POST", "config", self._c_config), ("POST", "hold", self._c_hold), ("POST", "release", self._c_release),
+            ("GET", "held", self._c_held),
         ]
         for verb, name, handler in control:
             app.router.add_route(verb, f"/_control/{name}", handler)
@@ -165,6 +176,7 @@ class FakeBotApi(BotApiState):
             return _error(ApiError(401, "Unauthorized"))
         try:
             params, uploads = await read_params(request)
+            await self.pass_holds(request.match_info["method"], params)
             result = await call_method(self, request.match_info["method"], params, uploads)
         except ApiError as err:
             return _error(err)
@@ -173,6 +185,7 @@ class FakeBotApi(BotApiState):
     async def _download(self, request: web.Request) -> web.Response:
         if request.match_info["prefix"] != f"bot{self.token}":
             return _error(ApiError(401, "Unauthorized"))
+        await self.pass_holds("download", {"file_path": request.match_info["path"]})
         stored = self.file_by_path(request.match_info["path"])
         if stored is None:
             return _error(ApiError(404, "Not Found"))
@@ -227,6 +240,18 @@ class FakeBotApi(BotApiState):
             if key in body:
                 setattr(self, key, body[key])
         return _answer({"ok": True})
+
+    async def _c_hold(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.hold(body["method"], chat_id=body.get("chat_id"), text=body.get("text"))
+        return _answer({"ok": True})
+
+    async def _c_release(self, request: web.Request) -> web.Response:
+        self.release()
+        return _answer({"ok": True})
+
+    async def _c_held(self, request: web.Request) -> web.Response:
+        return _answer({"held": [{"method": h.method, "params": h.params} for h in self.held]})
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -2,6 +2,12 @@
 
 No HTTP here: bot_api_methods.py implements the Bot API methods on this state and bot_api.py serves
 them. Everything runs on one event loop; waiters are woken by replacing an asyncio.Event.
+
+Crash tests use two more controls: ``hold(...)`` stalls matching requests (Bot API calls or file
+downloads) before the fake sees them, until ``release()``; a client that dies while held leaves no
+trace, as if its request never reached Telegram. ``deliveries`` counts how often getUpdates handed
+out each update (an update is handed out again until a later offset confirms it, as in Telegram);
+``redeliver(update_id)`` queues an update again, as Telegram does when a confirmation never reached it.
 """
 
 from __future__ import annotations
@@ -59,6 +65,31 @@ class StoredFile:
 
 
 @dataclass
+class Hold:
+    """Which requests to stall: a Bot API method (any case) or "download", optionally one chat and a text fragment."""
+
+    method: str
+    chat_id: int | None = None
+    text: str | None = None
+
+    def matches(self, method: str, params: JSON) -> bool:
+        """Whether a request with this method and params is stalled by the hold."""
+        if method.lower() != self.method.lower():
+            return False
+        if self.chat_id is not None and str(params.get("chat_id")) != str(self.chat_id):
+            return False
+        return self.text is None or self.text in str(params.get("text") or params.get("caption") or "")
+
+
+@dataclass(frozen=True)
+class HeldRequest:
+    """A request waiting at a hold: its method ("download" for files) and params (``file_path`` for files)."""
+
+    method: str
+    params: JSON
+
+
+@dataclass
 class Call:
     """One bot->API request as received: method name as sent, params decoded, uploads by size."""
 
@@ -101,6 +132,7 @@ class BotApiState:
         self.updates_pushed = 0
         self.closing = False
         self._updates: list[JSON] = []
+        self._pushed: dict[int, JSON] = {}  # every update ever pushed, for redeliver()
         self._allowed_updates: list[str] | None = None
         self._next_update_id = 100_000_001
         self._message_ids: dict[int, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
@@ -110,6 +142,11 @@ class BotApiState:
         self._poll_owner: object | None = None
         self._wait_cursor: dict[int, int] = defaultdict(int)
         self._flood: dict[tuple[Any, ...], deque[float]] = defaultdict(deque)
+        self.deliveries: dict[int, int] = defaultdict(int)  # update_id -> times getUpdates handed it out
+        self.holds: list[Hold] = []
+        self.held: list[HeldRequest] = []  # requests stalled right now
+        self._released = asyncio.Event()
+        self._held_event = asyncio.Event()
 
     # ---- users and files -------------------------------------------------------------------
     def add_user(self, user: JSON) -> None:
@@ -175,9 +212,16 @@ class BotApiState:
             self.users.setdefault(query["from"]["id"], query["from"])
             self.callback_queries[query["id"]] = query
         self._updates.append(update)
+        self._pushed[update_id] = update
         self.updates_pushed += 1
         self._wake_pollers()
         return update_id
+
+    def redeliver(self, update_id: int) -> None:
+        """Queue a pushed update again under its own id, as Telegram does when its confirmation was lost."""
+        if update_id not in {u["update_id"] for u in self._updates}:
+            self._updates = sorted([*self._updates, self._pushed[update_id]], key=lambda u: u["update_id"])
+        self._wake_pollers()
 
     @property
     def pending_updates(self) -> list[JSON]:
@@ -191,21 +235,23 @@ class BotApiState:
     async def get_updates(
         self, offset: int, limit: int, poll_timeout: float, allowed_updates: list[str] | None
     ) -> list[JSON]:
-        """getUpdates: confirm below offset, long-poll up to poll_timeout; a newer poll ends this one (409)."""
+        """getUpdates: confirm below offset on arrival, long-poll up to poll_timeout; a newer poll ends it (409)."""
         if allowed_updates is not None:
             self._allowed_updates = list(allowed_updates) or None
         me = object()
         self._poll_owner = me
         self._wake_pollers()
+        self._confirm(offset)
         deadline = time.monotonic() + max(0.0, min(float(poll_timeout), 50.0))
         while True:
             if self._poll_owner is not me:
                 raise ApiError(409, "Conflict: terminated by other getUpdates request; "
                                     "make sure that only one bot instance is running")
-            self._confirm(offset)
             batch = self._deliverable()[: max(1, min(limit, 100))]
             remaining = deadline - time.monotonic()
             if batch or remaining <= 0 or self.closing:
+                for update in batch:
+                    self.deliveries[update["update_id"]] += 1
                 return batch
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._update_event.wait(), remaining)
@@ -282,6 +328,42 @@ class BotApiState:
                 raise AssertionError(f"expected {count} bot message(s) to chat {chat_id} within {timeout}s, got {got}")
             await self.events(chat_id, len(self.outbox.get(chat_id, [])), remaining)
 
+    # ---- holds (crash tests) ------------------------------------------------------------------
+    def hold(self, method: str, *, chat_id: int | None = None, text: str | None = None) -> None:
+        """Stall requests of ``method`` ("download": file downloads), optionally to one chat with a text fragment."""
+        if not self.holds:
+            self._released = asyncio.Event()
+        self.holds.append(Hold(method, chat_id, text))
+
+    def release(self) -> None:
+        """Drop every hold; stalled requests go on as if they had just arrived."""
+        self.holds.clear()
+        self._released.set()
+
+    async def pass_holds(self, method: str, params: JSON) -> None:
+        """Wait here while a hold matches the request; a cancelled wait (the client died) leaves no trace."""
+        if not any(h.matches(method, params) for h in self.holds):
+            return
+        request = HeldRequest(method, params)
+        self.held.append(request)
+        self._held_event.set()
+        self._held_event = asyncio.Event()
+        try:
+            await self._released.wait()
+        finally:
+            self.held.remove(request)
+
+    async def wait_held(self, count: int = 1, timeout: float = 5.0) -> list[HeldRequest]:  # noqa: ASYNC109
+        """The requests stalled at holds, once there are at least ``count`` (fails after timeout)."""
+        deadline = time.monotonic() + timeout
+        while len(self.held) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.closing:
+                raise AssertionError(f"expected {count} held request(s) within {timeout}s, got {self.held}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._held_event.wait(), remaining)
+        return list(self.held)
+
     # ---- calls, commands, flood ------------------------------------------------------------------
     def calls_of(self, method: str) -> list[Call]:
         """Recorded calls of one method (case-insensitive name)."""
@@ -310,6 +392,8 @@ class BotApiState:
         """Release every waiter (the server is stopping)."""
         self.closing = True
         self._wake_pollers()
+        self.release()
+        self._held_event.set()
         for event in list(self._outbox_events.values()):
             event.set()
 

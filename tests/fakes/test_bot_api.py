@@ -241,6 +241,28 @@ async def test_get_updates_offset_never_delivers_an_update_twice(api: FakeBotApi
     assert await bot.get_updates(offset=third + 1) == ()
 
 
+async def test_holds_stall_requests_and_redeliver_requeues_a_confirmed_update(api: FakeBotApi, bot: Bot) -> None:
+    api.add_user(user_json(4))
+    photo = await bot.get_file(api.store_photo(jpeg(320, 240))[-1]["file_id"])
+    api.hold("download")
+    api.hold("sendMessage", chat_id=4, text="stalled")
+    download = asyncio.create_task(photo.download_as_bytearray())
+    stalled = asyncio.create_task(bot.send_message(4, "stalled here"))
+    assert [h.method for h in sorted(await api.wait_held(2), key=lambda h: h.method)] == ["download", "sendMessage"]
+    await bot.send_message(4, "not held")  # another text to the same chat goes through
+    stalled.cancel()  # the client gives up: its request never reached the fake
+    await until(lambda: len(api.held) == 1)
+    api.release()
+    assert len(await download) > 0
+    assert [m.text for m in api.sent(4)] == ["not held"]
+    update_id = api.push_update(text_update(user_json(4), "again"))
+    assert [u.update_id for u in await bot.get_updates()] == [update_id]
+    assert await bot.get_updates(offset=update_id + 1) == ()
+    api.redeliver(update_id)
+    assert [u.update_id for u in await bot.get_updates()] == [update_id]
+    assert api.deliveries[update_id] == 2
+
+
 async def test_webhook_is_recorded_and_blocks_polling(api: FakeBotApi, bot: Bot) -> None:
     api.push_update(text_update(user_json(8), "queued"))
     assert await bot.set_webhook("https://bot.example.org/tg", secret_token="s3cret-Token_1")
