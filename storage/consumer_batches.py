@@ -291,5 +291,9 @@ async def parsed_batches(
         return
     for register in registers:
         register.close()  # the worker opens them again
-    async for batch in _batches_from_worker([r.path for r in registers], service_area, batch_size):
-        yield batch
+    # Closed explicitly, so that a failed import stops the reader process at once rather than
+    # whenever the abandoned generator happens to be finalised.
+    paths = [r.path for r in registers]
+    async with contextlib.aclosing(_batches_from_worker(paths, service_area, batch_size)) as stream:
+        async for batch in stream:
+            yield batch
