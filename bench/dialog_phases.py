@@ -1,7 +1,7 @@
 """Where the bot's wall time goes during a benchmark run (bench/dialog.py --phases).
 
 Wraps a few methods of the engine, the Telegram channel and the database handle for the duration of a
-run, counts the trips to aiosqlite's threads, and measures the CPU of the event-loop thread apart from
+run, counts the calls into SQLite, and measures the CPU of the event-loop thread apart from
 the others. Phases overlap (many updates are in flight at once), so totals are summed over concurrent
 work.
 """
@@ -66,24 +66,23 @@ class Phases:
         self._undo.append(lambda: setattr(owner, attribute, original))
 
     def count_trips(self) -> None:
-        """Count the trips to aiosqlite's threads (each a thread hand-off and an event-loop wake-up), by function."""
-        import aiosqlite
+        """Count the calls into SQLite (statements, commits, rollbacks; run inline on the loop), by kind."""
+        from storage.db import _InlineConnection
 
-        original = aiosqlite.Connection._execute
+        original = _InlineConnection._execute
         phases = self
 
         async def counted(connection: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-            target = args[1] if getattr(fn, "__name__", "") == "_run_statement" and len(args) > 1 else None
-            label = "statement" if target is not None else getattr(fn, "__name__", "call")
-            phases.trips[label] += 1
+            name = getattr(fn, "__name__", "call")
+            phases.trips["statement" if name == "_run_statement" else name] += 1
             started = time.perf_counter()
             try:
                 return await original(connection, fn, *args, **kwargs)
             finally:
-                phases.add("aiosqlite trip (thread + loop wake-up)", time.perf_counter() - started)
+                phases.add("SQLite call (inline, on the loop)", time.perf_counter() - started)
 
-        aiosqlite.Connection._execute = counted  # type: ignore[method-assign]
-        self._undo.append(lambda: setattr(aiosqlite.Connection, "_execute", original))
+        _InlineConnection._execute = counted  # type: ignore[method-assign]
+        self._undo.append(lambda: setattr(_InlineConnection, "_execute", original))
 
     def install(self) -> None:
         from bot.channels.telegram import TelegramChannel
@@ -137,4 +136,4 @@ class Phases:
             main, others = self.cpu_share
             print(f"    CPU used: event-loop thread {main:.0%} of a core, other threads {others:.0%}")
         if self.trips:
-            print(f"    trips to aiosqlite's threads per update: {sum(self.trips.values()) / updates:.1f} ({trips})")
+            print(f"    calls into SQLite per update: {sum(self.trips.values()) / updates:.1f} ({trips})")

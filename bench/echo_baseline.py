@@ -44,6 +44,7 @@ import psutil  # noqa: E402
 from telegram import Update  # noqa: E402
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters  # noqa: E402
 
+from bot.channels.telegram_request import AiohttpRequest  # noqa: E402
 from tests.fakes.bot_api import READY_MARK  # noqa: E402
 from tests.fakes.telegram_user import HttpTransport, TelegramUser  # noqa: E402
 
@@ -112,10 +113,18 @@ async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def run_echo_baseline(base_url: str, base_file_url: str, token: str, users: int,
                             messages_per_user: int, fake_pid: int | None = None, pool_size: int = 16,
-                            concurrency: int = 256) -> dict[str, Any]:
-    """Run the echo bot here and the users in a child process; returns throughput, latency and CPU per update."""
-    app = (ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url)
-           .concurrent_updates(concurrency).connection_pool_size(pool_size).pool_timeout(30).build())
+                            concurrency: int = 256, transport: str = "httpx") -> dict[str, Any]:
+    """Run the echo bot here and the users in a child process; returns throughput, latency and CPU per update.
+
+    transport "httpx" is PTB's own HTTP client (the baseline); "aiohttp" is the bot's AiohttpRequest.
+    """
+    builder = (ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url)
+               .concurrent_updates(concurrency))
+    if transport == "aiohttp":
+        builder = builder.request(AiohttpRequest(pool_size)).get_updates_request(AiohttpRequest(1))
+    else:
+        builder = builder.connection_pool_size(pool_size).pool_timeout(30)
+    app = builder.build()
     app.add_handler(MessageHandler(filters.TEXT, echo))
     load_before = os.getloadavg()[0]
     await app.initialize()
