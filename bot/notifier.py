@@ -5,8 +5,9 @@ transaction as the change they report, so a crash can never lose one. This worke
 (one unsettled message per chat at a time, so each chat sees them in order), paces the calls
 (Telegram: about 30 messages/s overall and 1/s per chat), and settles each: sent, deferred
 after a 429 with its retry_after, or failed for good (the user blocked the bot).
-A message whose sender died mid-call is returned to the queue after `stale_after` and may be
-delivered twice; nothing is ever dropped silently.
+A message whose sender died mid-call is returned to the queue when the notifier starts again (or,
+claimed by another process, after `stale_after`) and may be delivered twice; nothing is ever
+dropped silently.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -165,6 +166,7 @@ class Notifier:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._next_sweep = 0.0
         self.on_settled: Callable[[OutboxMessage, str], Awaitable[None]] | None = None
 
     def wake(self) -> None:
@@ -172,12 +174,23 @@ class Notifier:
         self._wake.set()
 
     async def start(self) -> None:
-        async with self.db.transaction() as session:
-            released = await OutboxRepository(session).release_stale(self.stale_after)
-        if released:
-            log.warning("%d outbox messages from an interrupted run are queued again", released)
+        """Queue again what a run that died left claimed, then start delivering.
+
+        One notifier serves a database, so every message still marked as being sent when it starts
+        was claimed by a run that died (waiting for such claims to age would hold up that chat's
+        later messages for as long). While running, claims older than `stale_after` are released too,
+        in case another process shares the outbox and dies.
+        """
+        await self._release(utcnow())
+        self._next_sweep = time.monotonic() + self.stale_after.total_seconds() / 2
         self._stopping = False
         self._task = asyncio.create_task(self._loop())
+
+    async def _release(self, cutoff: datetime) -> None:
+        async with self.db.transaction() as session:
+            released = await OutboxRepository(session).release_claimed_before(cutoff)
+        if released:
+            log.warning("%d outbox messages claimed by an interrupted run are queued again", released)
 
     async def stop(self) -> None:
         """Stop claiming; let the calls already in flight finish and settle."""
@@ -190,6 +203,9 @@ class Notifier:
     async def _loop(self) -> None:
         while not self._stopping:
             try:
+                if time.monotonic() >= self._next_sweep:
+                    self._next_sweep = time.monotonic() + self.stale_after.total_seconds() / 2
+                    await self._release(utcnow() - self.stale_after)
                 started = await self.run_once()
             except Exception:
                 log.exception("notifier pass failed")

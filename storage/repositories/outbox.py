@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, func, select, update
@@ -84,9 +84,8 @@ class OutboxRepository:
             .values(state="failed", last_error=error[:500])
         )
 
-    async def release_stale(self, older_than: timedelta) -> int:
-        """Return messages claimed by a process that died to the queue (they may go out twice)."""
-        cutoff = utcnow() - older_than
+    async def release_claimed_before(self, cutoff: datetime) -> int:
+        """Return messages claimed before `cutoff` by a process that died to the queue (they may go out twice)."""
         result = await self.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.state == "sending", OutboxMessage.claimed_at < cutoff)
