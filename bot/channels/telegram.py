@@ -10,8 +10,9 @@ from typing import Any
 from aiohttp import web
 from telegram import BotCommand, ReplyKeyboardRemove, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.ext import Application, ApplicationBuilder
 
+from bot.channels.telegram_polling import InboxPoller
 from bot.channels.telegram_request import AiohttpRequest
 from bot.channels.telegram_wire import MAX_TEXT, event_from_update, markup_for, split_text
 from bot.engine import AttachmentTooLarge, AttachmentUnavailable, DialogEngine
@@ -59,16 +60,18 @@ class TelegramChannel:
             .token(token)
             .base_url(base_url)
             .base_file_url(base_file_url)
-            # Beyond about twice the HTTP pool, extra concurrency only queues for a connection.
-            .concurrent_updates(max(2, pool_size * 2))
             .request(AiohttpRequest(connection_pool_size=pool_size))
             .get_updates_request(AiohttpRequest(connection_pool_size=1))
+            .updater(None)  # polling is InboxPoller's: PTB's Updater confirms updates before they are handled
         )
-        if webhook_url:
-            builder = builder.updater(None)
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
-        self.application.add_handler(TypeHandler(Update, self._on_update))
-        self.application.add_error_handler(self._on_error)
+        self.poller = InboxPoller(
+            self.application.bot,
+            engine.db,
+            self._handle,
+            timeout_s=poll_timeout_s,
+            allowed_updates=ALLOWED_UPDATES,
+        )
         self._keyboard_open: set[str] = set()
 
     @property
@@ -79,23 +82,18 @@ class TelegramChannel:
         """Connect, register the commands in both languages, and start polling (or set the webhook)."""
         await self.application.initialize()
         await self._set_commands()
-        await self.application.start()
         if self.webhook_url:
             await self.bot.set_webhook(
                 self.webhook_url, secret_token=self.webhook_secret, allowed_updates=ALLOWED_UPDATES
             )
         else:
-            assert self.application.updater is not None
             await self.bot.delete_webhook()
-            await self.application.updater.start_polling(
-                poll_interval=0, timeout=self.poll_timeout_s, allowed_updates=ALLOWED_UPDATES
-            )
+            await self.poller.start()
 
     async def stop(self) -> None:
-        if self.application.updater is not None and self.application.updater.running:
-            await self.application.updater.stop()
-        if self.application.running:
-            await self.application.stop()
+        """Stop polling, finish the updates in progress, then close the HTTP client."""
+        if not self.webhook_url:
+            await self.poller.stop()
         await self.engine.drain()
         await self.application.shutdown()
 
@@ -104,8 +102,8 @@ class TelegramChannel:
             commands = [BotCommand(c, translate(language, f"commands.{c}")) for c in COMMANDS]
             await self.bot.set_my_commands(commands, language_code=None if language == "en" else language)
 
-    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Turns the update into an event and queues it before anything can reorder it."""
+    async def _handle(self, update: Update) -> None:
+        """Turns the update into an event, queues it before anything can reorder it, and waits until it is handled."""
         event = event_from_update(update)
         future = self.engine.submit(event, self) if event is not None else None
         if update.callback_query is not None:
@@ -115,9 +113,6 @@ class TelegramChannel:
                 log.info("callback query not answered: %s", exc)
         if future is not None:
             await asyncio.shield(future)
-
-    async def _on_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("telegram update failed: %r", context.error)
 
     async def send(self, external_id: str, replies: list[Reply]) -> None:
         """Draws each reply: photos, a map pin, then the text with its keyboard."""
@@ -211,5 +206,10 @@ class TelegramChannel:
             return web.Response(status=400, text="bad update")
         if update is None:
             return web.Response(status=400, text="bad update")
-        await self.application.update_queue.put(update)
+        # Answered only once handled: until then Telegram keeps the update and, if the bot dies,
+        # delivers it again (the engine drops it if it had committed).
+        try:
+            await self._handle(update)
+        except Exception:
+            log.exception("a Telegram update from the webhook failed")
         return web.Response(text="ok")

@@ -7,7 +7,7 @@ from storage.models.consumers import Consumer
 from storage.models.officers import Assignment, Officer
 from storage.models.outbox import OutboxMessage
 from storage.models.rewards import Payout, Reward
-from storage.models.system import AuditEntry, DialogState, ProcessedUpdate
+from storage.models.system import AuditEntry, DialogState, InboxUpdate, ProcessedUpdate
 
 __all__ = [
     "Assignment",
@@ -20,6 +20,7 @@ __all__ = [
     "ComplaintPhoto",
     "Consumer",
     "DialogState",
+    "InboxUpdate",
     "Officer",
     "OutboxMessage",
     "Payout",

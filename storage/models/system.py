@@ -1,14 +1,30 @@
-"""Bookkeeping rows: processed updates, dialog state and the audit log."""
+"""Bookkeeping rows: the inbox of fetched updates, processed updates, dialog state and the audit log."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, PrimaryKeyConstraint, String
+from sqlalchemy import JSON, BigInteger, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UTCDateTime, utcnow
+
+
+class InboxUpdate(Base):
+    """An update fetched from a channel and not yet handled to the end, kept so a crash cannot lose it.
+
+    Telegram forgets an update once the next getUpdates call confirms it; the row is written first
+    and deleted when the update has been handled, so updates in progress at a crash are replayed.
+    """
+
+    __tablename__ = "inbox_updates"
+    __table_args__ = (PrimaryKeyConstraint("channel", "update_id"),)
+
+    channel: Mapped[str] = mapped_column(String(16))
+    update_id: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ProcessedUpdate(Base):

@@ -6,6 +6,7 @@ from storage.repositories.complaints import ComplaintRepository
 from storage.repositories.consumers import ConsumerRepository, NearbyConsumer, NearbyPage
 from storage.repositories.dialog_states import DialogStateRepository
 from storage.repositories.inbound import InboundRepository, Sender
+from storage.repositories.inbox import InboxRepository
 from storage.repositories.officers import OfficerRepository
 from storage.repositories.outbox import OutboxRepository, queued_in
 from storage.repositories.processed_updates import ProcessedUpdateRepository
@@ -18,6 +19,7 @@ __all__ = [
     "ConsumerRepository",
     "DialogStateRepository",
     "InboundRepository",
+    "InboxRepository",
     "NearbyConsumer",
     "NearbyPage",
     "OfficerRepository",

@@ -15,6 +15,7 @@ from storage.repositories import (
     ComplaintRepository,
     ConsumerRepository,
     DialogStateRepository,
+    InboxRepository,
     OfficerRepository,
     ProcessedUpdateRepository,
     RewardRepository,
@@ -106,6 +107,18 @@ async def test_processed_update_is_recorded_once(db: Database) -> None:
     with pytest.raises(IntegrityError):
         async with db.transaction() as s:
             await ProcessedUpdateRepository(s).mark("telegram", "1001")
+
+
+async def test_the_inbox_keeps_each_update_once_until_it_is_handled(db: Database) -> None:
+    async with db.transaction() as s:
+        assert await InboxRepository(s).keep("telegram", [(7, {"update_id": 7}), (8, {"update_id": 8})]) == {7, 8}
+    async with db.transaction() as s:  # Telegram hands 8 out again, with a new one
+        assert await InboxRepository(s).keep("telegram", [(8, {"update_id": 8}), (9, {"update_id": 9})]) == {9}
+        assert await InboxRepository(s).keep("whatsapp", [(8, {"other": True})]) == {8}  # channels apart
+    async with db.transaction() as s:
+        await InboxRepository(s).remove("telegram", [7, 9])
+    async with db.reader() as s:
+        assert await InboxRepository(s).pending("telegram") == [(8, {"update_id": 8})]
 
 
 async def test_dialog_state_round_trips_and_clears(db: Database) -> None:
