@@ -109,16 +109,18 @@ class DialogEngine:
         try:
             while lane.queue:
                 event, adapter, future = lane.queue.popleft()
-                async with self._slots:
-                    try:
+                try:
+                    async with self._slots:
                         replies = await self.handle(event, adapter)
-                        if replies:
-                            await adapter.send(event.external_id, replies)
-                    except Exception as exc:
-                        log.exception("failed to handle an event on %s", event.channel)
-                        if not future.done():
-                            future.set_exception(exc)
-                        continue
+                    # Sending is outside the slot: it is waiting on the network, not work, and the
+                    # lane still sends this user's replies before it takes their next event.
+                    if replies:
+                        await adapter.send(event.external_id, replies)
+                except Exception as exc:
+                    log.exception("failed to handle an event on %s", event.channel)
+                    if not future.done():
+                        future.set_exception(exc)
+                    continue
                 if not future.done():
                     future.set_result(replies)
         finally:
