@@ -55,18 +55,20 @@ class TelegramChannel:
         self.poll_timeout_s = poll_timeout_s
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
+        polling = AiohttpRequest(connection_pool_size=1)  # PTB initialises and closes it with the bot
         builder = (
             ApplicationBuilder()
             .token(token)
             .base_url(base_url)
             .base_file_url(base_file_url)
             .request(AiohttpRequest(connection_pool_size=pool_size))
-            .get_updates_request(AiohttpRequest(connection_pool_size=1))
+            .get_updates_request(polling)
             .updater(None)  # polling is InboxPoller's: PTB's Updater confirms updates before they are handled
         )
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.poller = InboxPoller(
             self.application.bot,
+            polling,
             engine.db,
             self._handle,
             timeout_s=poll_timeout_s,

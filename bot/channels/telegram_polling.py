@@ -6,13 +6,16 @@ loses the updates in progress (a photo being downloaded, an officer's outcome no
 Here a batch is written to the inbox (storage/repositories/inbox.py) before the next getUpdates
 confirms it, and each update's row is deleted once it has been handled. At start-up the updates an
 earlier run left in the inbox are handled first, in order; the engine's processed-updates record
-drops any that had already committed.
+drops any that had already committed. getUpdates is called for its raw JSON: the inbox keeps
+Telegram's own text, and an update of a shape the bot cannot read is logged and skipped alone
+instead of failing (and, unconfirmed, blocking) its whole batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,6 +24,7 @@ from typing import Any
 from telegram import Update
 from telegram.error import Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 
+from bot.channels.telegram_request import AiohttpRequest
 from storage.db import Database
 from storage.repositories import InboxRepository
 
@@ -28,10 +32,18 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 FORGET_EVERY_S = 1.0
+READ_MARGIN_S = 10.0  # how much longer than the long poll's timeout an answer may take
 
 
 def _seconds(value: Any) -> float:
     return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+
+
+def _update_id(item: Any) -> int | None:
+    """An update's id, or None for an item that is not an update at all."""
+    if isinstance(item, dict) and isinstance(item.get("update_id"), int) and not isinstance(item["update_id"], bool):
+        return int(item["update_id"])
+    return None
 
 
 class InboxPoller:
@@ -40,6 +52,7 @@ class InboxPoller:
     def __init__(
         self,
         bot: Any,
+        request: AiohttpRequest,
         db: Database,
         handle: Callable[[Update], Awaitable[None]],
         *,
@@ -48,6 +61,7 @@ class InboxPoller:
         max_in_flight: int = 1000,
     ) -> None:
         self.bot = bot
+        self.request = request
         self.db = db
         self.handle = handle
         self.timeout_s = timeout_s
@@ -68,13 +82,7 @@ class InboxPoller:
         if pending:
             log.info("%d Telegram updates fetched before a restart are handled now", len(pending))
         for update_id, payload in pending:
-            try:
-                update = Update.de_json(payload, self.bot)
-            except Exception:
-                log.exception("an update kept in the inbox cannot be read; dropped")
-                self._finished.append(update_id)
-                continue
-            self._start(update)
+            self._start(update_id, payload)
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
@@ -99,10 +107,7 @@ class InboxPoller:
                 await self._wait_for_progress(1.0)
                 continue
             try:
-                updates = await self.bot.get_updates(
-                    offset=self._next or None, timeout=self.timeout_s, allowed_updates=self.allowed_updates
-                )
-                await self._keep(updates)
+                await self._keep(await self._fetch())
                 failures = 0
             except TimedOut:
                 continue
@@ -126,21 +131,56 @@ class InboxPoller:
                 log.exception("could not keep fetched updates; fetching them again")
                 await asyncio.sleep(min(30.0, 0.5 * 2**failures))
 
-    async def _keep(self, updates: Sequence[Update]) -> None:
+    async def _fetch(self) -> list[dict[str, Any]]:
+        """One getUpdates call; the updates as Telegram sent them. Errors are PTB's, as Bot.get_updates raises them."""
+        payload: dict[str, Any] = {"timeout": self.timeout_s, "allowed_updates": self.allowed_updates}
+        if self._next:
+            payload["offset"] = self._next
+        status, body = await self.request.post_json(
+            f"{self.bot.base_url}/getUpdates", payload, read_timeout=self.timeout_s + READ_MARGIN_S
+        )
+        try:
+            answer = json.loads(body)
+        except ValueError as exc:
+            raise NetworkError(f"getUpdates answered {status} with no JSON") from exc
+        if isinstance(answer, dict) and answer.get("ok") is True and isinstance(answer.get("result"), list):
+            return [item for item in answer["result"] if _update_id(item) is not None]
+        answer = answer if isinstance(answer, dict) else {}
+        code, description = answer.get("error_code", status), str(answer.get("description", ""))
+        retry_after = (answer.get("parameters") or {}).get("retry_after")
+        if retry_after is not None:
+            raise RetryAfter(int(retry_after))
+        if code == 409:
+            raise Conflict(description)
+        if code in (401, 404):
+            raise InvalidToken(description)
+        raise NetworkError(f"getUpdates answered {code}: {description}")
+
+    async def _keep(self, updates: list[dict[str, Any]]) -> None:
         """Write the batch to the inbox, then start the updates it did not hold yet, in Telegram's order."""
         if not updates:
             return
+        batch = [(int(item["update_id"]), item) for item in updates]
         async with self.db.transaction() as session:
-            new = await InboxRepository(session).keep(CHANNEL, [(u.update_id, u.to_dict()) for u in updates])
-        self._next = max(self._next, max(u.update_id for u in updates) + 1)
-        for update in updates:
-            if update.update_id in new:
-                self._start(update)
+            new = await InboxRepository(session).keep(CHANNEL, batch)
+        self._next = max(self._next, max(update_id for update_id, _ in batch) + 1)
+        for update_id, item in batch:
+            if update_id in new:
+                self._start(update_id, item)
 
-    def _start(self, update: Update) -> None:
+    def _start(self, update_id: int, payload: dict[str, Any]) -> None:
+        """Read the update and hand it over; one the bot cannot read is logged and finished at once."""
+        try:
+            update = Update.de_json(payload, self.bot)
+        except Exception:
+            log.warning("Telegram update %s has a shape the bot cannot read; skipped", update_id, exc_info=True)
+            update = None
+        if update is None:
+            self._finished.append(update_id)
+            return
         # Tasks start in creation order and `handle` queues the update before its first await, so
         # one user's updates reach the engine in Telegram's order.
-        self._in_flight.add(update.update_id)
+        self._in_flight.add(update_id)
         task = asyncio.create_task(self._run(update))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

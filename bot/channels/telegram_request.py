@@ -92,6 +92,21 @@ class AiohttpRequest(BaseRequest):
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{type(err).__name__}: {err}") from err
 
+    async def post_json(self, url: str, payload: dict[str, Any], read_timeout: float | None) -> tuple[int, bytes]:
+        """A POST with a JSON body whose raw answer the caller reads itself (getUpdates for the inbox)."""
+        if self._session is None or self._session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        connect = self._connect_timeout
+        waiting = None if connect is None or self._pool_timeout is None else connect + self._pool_timeout
+        timeout = aiohttp.ClientTimeout(total=None, connect=waiting, sock_connect=connect, sock_read=read_timeout)
+        try:
+            async with self._session.post(url, json=payload, timeout=timeout) as response:
+                return response.status, await response.read()
+        except TimeoutError as err:
+            raise TimedOut from err
+        except aiohttp.ClientError as err:
+            raise NetworkError(f"aiohttp.{type(err).__name__}: {err}") from err
+
     @staticmethod
     def _form(fields: dict[str, str], files: dict[str, Any]) -> aiohttp.FormData:
         """A multipart body: the JSON-encoded parameters, then each file with its name and type."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 
 from aiohttp import web
@@ -11,6 +13,7 @@ from sqlalchemy import func, select
 from bot.app import Runtime, build_runtime
 from bot.channels.telegram import COMMANDS, SECRET_HEADER, TelegramChannel
 from storage.models import Complaint, ComplaintPhoto
+from storage.repositories import InboxRepository
 from tests.channels.telegram_fixtures import TOKEN, bot_api, telegram, telegram_channel, tg_register, tg_user
 from tests.conversation import jpeg_bytes
 from tests.fakes.bot_api import FakeBotApi
@@ -182,6 +185,30 @@ async def test_an_old_button_gets_a_gentle_reply(tg_user: Callable[..., Telegram
     await ravi.expect("Do you know the IVRS number")
     await ravi.press("Illegal connection", message=menu)
     await ravi.expect("belongs to an earlier message")
+
+
+async def test_an_update_the_bot_cannot_read_is_skipped_and_the_next_one_is_answered(
+    tg_user: Callable[..., TelegramUser], runtime: Runtime
+) -> None:
+    ravi = tg_user()
+    await tg_register(ravi)
+    chat = {"id": ravi.chat_id, "type": "private"}
+    garbled = {"from": ravi.user, "chat": chat, "date": "yesterday", "entities": "oops", "text": "hi"}
+    await ravi.transport.push_update({"message": garbled})  # python-telegram-bot cannot read it
+    await ravi.send("/status")
+    await ravi.expect("You have not filed any complaint")
+    assert await inbox_empties(runtime), "handled updates, the unreadable one too, leave the inbox"
+
+
+async def inbox_empties(runtime: Runtime, within_s: float = 15.0) -> bool:
+    """Whether the inbox is empty within the time (handled rows are cleared about once a second)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        async with runtime.db.reader() as session:
+            if not await InboxRepository(session).pending("telegram"):
+                return True
+        await asyncio.sleep(0.2)
+    return False
 
 
 async def test_the_webhook_needs_the_secret_token(bot_api: FakeBotApi, runtime: Runtime) -> None:
