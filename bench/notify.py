@@ -119,7 +119,7 @@ async def run_notifier(plan: list[tuple[int, str]], chats: int) -> dict[str, Any
         channel = telegram_channel(runtime, TOKEN, fake)
         rate = runtime.settings.notifier
         try:
-            await channel.application.initialize()
+            await channel.bot.initialize()
             async with runtime.db.transaction() as session:
                 for chat, text in plan:
                     await enqueue(session, "telegram", str(chat), Reply(text=text), "status_update")
@@ -137,7 +137,7 @@ async def run_notifier(plan: list[tuple[int, str]], chats: int) -> dict[str, Any
             await runtime.notifier.stop()
             cpu = time.process_time() - cpu0
         finally:
-            await channel.application.shutdown()
+            await channel.bot.shutdown()
             await runtime.close()
         calls = (await control_get(fake["control_url"], "calls", method="sendMessage"))["calls"]
     finally:
@@ -160,7 +160,7 @@ async def run_naive(plan: list[tuple[int, str]], chats: int, *, retry: bool) -> 
         channel = TelegramChannel(runtime.engine, TOKEN, base_url=fake["base_url"],
                                   base_file_url=fake["base_file_url"])
         try:
-            await channel.application.initialize()
+            await channel.bot.initialize()
             load_before, cpu0 = load_average(), time.process_time()
             for chat, text in plan:
                 while True:
@@ -174,7 +174,7 @@ async def run_naive(plan: list[tuple[int, str]], chats: int, *, retry: bool) -> 
                         await asyncio.sleep(delay.total_seconds() if hasattr(delay, "total_seconds") else delay)
             cpu = time.process_time() - cpu0
         finally:
-            await channel.application.shutdown()
+            await channel.bot.shutdown()
             await runtime.close()
         calls = (await control_get(fake["control_url"], "calls", method="sendMessage"))["calls"]
     finally:

@@ -8,9 +8,8 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from telegram import BotCommand, ReplyKeyboardRemove, Update
+from telegram import Bot, BotCommand, ReplyKeyboardRemove, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-from telegram.ext import Application, ApplicationBuilder
 
 from bot.channels.telegram_polling import InboxPoller
 from bot.channels.telegram_request import AiohttpRequest
@@ -55,19 +54,18 @@ class TelegramChannel:
         self.poll_timeout_s = poll_timeout_s
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
-        polling = AiohttpRequest(connection_pool_size=1)  # PTB initialises and closes it with the bot
-        builder = (
-            ApplicationBuilder()
-            .token(token)
-            .base_url(base_url)
-            .base_file_url(base_file_url)
-            .request(AiohttpRequest(connection_pool_size=pool_size))
-            .get_updates_request(polling)
-            .updater(None)  # polling is InboxPoller's: PTB's Updater confirms updates before they are handled
+        polling = AiohttpRequest(connection_pool_size=1)
+        # A plain Bot rather than PTB's Application: dialogs, polling and the webhook are ours, and
+        # Application's ExtBot adds defaults and callback-data handling to every call.
+        self._bot = Bot(
+            token,
+            base_url=base_url,
+            base_file_url=base_file_url,
+            request=AiohttpRequest(connection_pool_size=pool_size),
+            get_updates_request=polling,
         )
-        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.poller = InboxPoller(
-            self.application.bot,
+            self._bot,
             polling,
             engine.db,
             self._handle,
@@ -77,12 +75,12 @@ class TelegramChannel:
         self._keyboard_open: set[str] = set()
 
     @property
-    def bot(self) -> Any:
-        return self.application.bot
+    def bot(self) -> Bot:
+        return self._bot
 
     async def start(self) -> None:
         """Connect, register the commands in both languages, and start polling (or set the webhook)."""
-        await self.application.initialize()
+        await self._bot.initialize()
         await self._set_commands()
         if self.webhook_url:
             await self.bot.set_webhook(
@@ -97,7 +95,7 @@ class TelegramChannel:
         if not self.webhook_url:
             await self.poller.stop()
         await self.engine.drain()
-        await self.application.shutdown()
+        await self._bot.shutdown()
 
     async def _set_commands(self) -> None:
         for language in LANGUAGES:

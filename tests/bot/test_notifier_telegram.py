@@ -55,14 +55,14 @@ async def telegram_notifier(settings: Settings, db: Database, api: FakeBotApi) -
     """A notifier (paced as configured) delivering through a fresh TelegramChannel; initialised, not polling."""
     engine = DialogEngine(db, settings, photo_store_for(settings), handlers.route)
     channel = TelegramChannel(engine, TOKEN, base_url=api.base_url, base_file_url=api.base_file_url)
-    await channel.application.initialize()
+    await channel.bot.initialize()
     notifier = notifier_for(settings, db)
     notifier.adapters[channel.name] = channel
     try:
         yield notifier
     finally:
         await notifier.stop()
-        await channel.application.shutdown()
+        await channel.bot.shutdown()
 
 
 def delivered(api: FakeBotApi) -> int:
