@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 from telegram import Bot, BotCommand, ReplyKeyboardRemove, Update
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.channels.telegram_polling import InboxPoller
 from bot.channels.telegram_request import AiohttpRequest
@@ -25,6 +25,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 COMMANDS = ("start", "report", "nearby", "status", "stats", "bank", "language", "mydata", "deleteme", "cancel", "help")
 ALLOWED_UPDATES = ["message", "callback_query"]
 SEND_ATTEMPTS = 3
+DOWNLOAD_ATTEMPTS = 3
+DOWNLOAD_READ_TIMEOUT_S = 30.0  # a 20 MB photo on a slow link takes longer than an API call
 
 
 def _seconds(retry_after: Any) -> float:
@@ -174,24 +176,33 @@ class TelegramChannel:
         return None
 
     async def fetch_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
-        """Downloads a file with getFile, refusing anything over the limit (Telegram's own is 20 MB)."""
-        try:
-            file = await self.bot.get_file(attachment.ref)
-        except BadRequest as exc:
-            if "too big" in str(exc).lower():
-                raise AttachmentTooLarge(attachment.ref) from exc
-            raise AttachmentUnavailable(attachment.ref) from exc
-        except TelegramError as exc:
-            raise AttachmentUnavailable(attachment.ref) from exc
-        if file.file_size is not None and file.file_size > max_bytes:
-            raise AttachmentTooLarge(attachment.ref)
-        try:
-            data = bytes(await file.download_as_bytearray())
-        except TelegramError as exc:
-            raise AttachmentUnavailable(attachment.ref) from exc
-        if len(data) > max_bytes:
-            raise AttachmentTooLarge(attachment.ref)
-        return data
+        """Downloads a file with getFile, refusing anything over the limit (Telegram's own is 20 MB).
+
+        A timeout or a network error is tried again (up to DOWNLOAD_ATTEMPTS in all) before the
+        user is asked to send the photo again: a busy moment should not cost them a step.
+        """
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            try:
+                file = await self.bot.get_file(attachment.ref)
+                if file.file_size is not None and file.file_size > max_bytes:
+                    raise AttachmentTooLarge(attachment.ref)
+                data = bytes(await file.download_as_bytearray(read_timeout=DOWNLOAD_READ_TIMEOUT_S))
+            except BadRequest as exc:
+                if "too big" in str(exc).lower():
+                    raise AttachmentTooLarge(attachment.ref) from exc
+                raise AttachmentUnavailable(attachment.ref) from exc
+            except NetworkError as exc:  # timeouts included
+                if attempt == DOWNLOAD_ATTEMPTS:
+                    raise AttachmentUnavailable(attachment.ref) from exc
+                log.info("photo download failed (%s); trying again", exc)
+                await asyncio.sleep(0.5 * attempt)
+                continue
+            except TelegramError as exc:
+                raise AttachmentUnavailable(attachment.ref) from exc
+            if len(data) > max_bytes:
+                raise AttachmentTooLarge(attachment.ref)
+            return data
+        raise AttachmentUnavailable(attachment.ref)  # not reached: the last attempt returns or raises
 
     async def webhook(self, request: web.Request) -> web.Response:
         """Telegram's webhook: the secret-token header must match; the update is then processed."""

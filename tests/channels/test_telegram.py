@@ -187,6 +187,22 @@ async def test_an_old_button_gets_a_gentle_reply(tg_user: Callable[..., Telegram
     await ravi.expect("belongs to an earlier message")
 
 
+async def test_a_photo_download_that_fails_once_is_tried_again(
+    tg_user: Callable[..., TelegramUser], bot_api: FakeBotApi
+) -> None:
+    ravi = tg_user()
+    await tg_register(ravi)
+    await ravi.send("/report")
+    await ravi.press("Meter tampering")
+    await ravi.press("Yes, I know the IVRS")
+    await ravi.send("N3330008565")
+    await ravi.press("Yes, this one")
+    bot_api.fail_next("download")  # a Bad Gateway on the way to the file
+    await ravi.send_photo(jpeg_bytes())
+    await ravi.expect("Photo 1 of 5 received")  # not "could not be downloaded"
+    assert len(bot_api.calls_of("getFile")) == 2
+
+
 async def test_an_update_the_bot_cannot_read_is_skipped_and_the_next_one_is_answered(
     tg_user: Callable[..., TelegramUser], runtime: Runtime
 ) -> None:

@@ -185,7 +185,10 @@ class FakeBotApi(BotApiState):
     async def _download(self, request: web.Request) -> web.Response:
         if request.match_info["prefix"] != f"bot{self.token}":
             return _error(ApiError(401, "Unauthorized"))
-        await self.pass_holds("download", {"file_path": request.match_info["path"]})
+        try:
+            await self.pass_holds("download", {"file_path": request.match_info["path"]})
+        except ApiError as err:
+            return _error(err)
         stored = self.file_by_path(request.match_info["path"])
         if stored is None:
             return _error(ApiError(404, "Not Found"))

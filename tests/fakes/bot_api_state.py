@@ -144,6 +144,7 @@ class BotApiState:
         self._flood: dict[tuple[Any, ...], deque[float]] = defaultdict(deque)
         self.deliveries: dict[int, int] = defaultdict(int)  # update_id -> times getUpdates handed it out
         self.holds: list[Hold] = []
+        self.failures: dict[str, int] = {}  # method -> how many of its next requests fail with 502
         self.held: list[HeldRequest] = []  # requests stalled right now
         self._released = asyncio.Event()
         self._held_event = asyncio.Event()
@@ -340,8 +341,18 @@ class BotApiState:
         self.holds.clear()
         self._released.set()
 
+    def fail_next(self, method: str, times: int = 1) -> None:
+        """Answer the next ``times`` requests of ``method`` ("download": file downloads) with 502 Bad Gateway."""
+        self.failures[method] = self.failures.get(method, 0) + times
+
     async def pass_holds(self, method: str, params: JSON) -> None:
-        """Wait here while a hold matches the request; a cancelled wait (the client died) leaves no trace."""
+        """Wait here while a hold matches the request; a cancelled wait (the client died) leaves no trace.
+
+        A failure queued by fail_next is raised here too, as an ApiError(502).
+        """
+        if self.failures.get(method, 0) > 0:
+            self.failures[method] -= 1
+            raise ApiError(502, "Bad Gateway")
         if not any(h.matches(method, params) for h in self.holds):
             return
         request = HeldRequest(method, params)
