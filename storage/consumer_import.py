@@ -25,15 +25,14 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import ExitStack, aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tqdm import tqdm
 
 from bot.config import BoundingBox
-from storage.consumer_batches import ParsedBatch, parsed_batches, with_spatial_columns
-from storage.consumer_rows import ImportFileError, Record, SkippedRow, open_register
+from storage.consumer_batches import ParsedBatch, parsed_batches
+from storage.consumer_rows import ImportFileError, SkippedRow, open_register
 from storage.consumer_writers import BatchWriter, open_writer
 from storage.db import Database
 
@@ -46,7 +45,6 @@ MAX_SKIPPED_KEPT = 100_000  # skipped rows kept in ImportReport.skipped; skipped
 COMMIT_ROWS = 50_000  # rows per transaction: short enough that the bot's own writes never wait long
 BULK_ROWS = 100_000  # an import this large into an empty table builds its secondary indexes last
 BYTES_PER_ROW = 100  # about what one register row takes in a CSV file, to guess a file's rows
-_IVRS = itemgetter(0)
 
 
 @dataclass
@@ -128,16 +126,16 @@ class _Importer:
         self.report.notes.extend(batch.notes)
         for row in batch.skipped:
             self.skip(row)
-        lines, rows = self._first_of_each_ivrs(batch)
-        if not rows:
+        lines, columns = self._first_of_each_ivrs(batch)
+        if not lines:
             return
         if self.rows_in_transaction == 0:
             await self.writer.begin()
         if self.writer.fresh:
-            await self._insert_fresh(batch.file, lines, rows)
+            await self._insert_fresh(batch.file, lines, columns)
         else:
-            await self._upsert(batch.file, lines, rows)
-        self.rows_in_transaction += len(rows)
+            await self._upsert(batch.file, lines, columns)
+        self.rows_in_transaction += len(lines)
         if self.rows_in_transaction >= COMMIT_ROWS:
             await self.finish()
 
@@ -146,51 +144,54 @@ class _Importer:
             await self.writer.commit()
             self.rows_in_transaction = 0
 
-    def _first_of_each_ivrs(self, batch: ParsedBatch) -> tuple[list[int], list[Record]]:
-        if len(set(map(_IVRS, batch.rows))) == len(batch.rows):
-            return batch.lines, batch.rows
+    def _first_of_each_ivrs(self, batch: ParsedBatch) -> tuple[list[int], list[list[Any]]]:
+        ivrs = batch.columns[0]
+        if len(set(ivrs)) == len(ivrs):
+            return batch.lines, batch.columns
         first_line: dict[str, int] = {}
-        for line, row in zip(batch.lines, batch.rows, strict=True):
-            first_line.setdefault(row[0], line)
-        lines: list[int] = []
-        rows: list[Record] = []
-        for line, row in zip(batch.lines, batch.rows, strict=True):
-            if first_line[row[0]] == line:
-                lines.append(line)
-                rows.append(row)
+        for line, key in zip(batch.lines, ivrs, strict=True):
+            first_line.setdefault(key, line)
+        kept: list[int] = []
+        for index, (line, key) in enumerate(zip(batch.lines, ivrs, strict=True)):
+            if first_line[key] == line:
+                kept.append(index)
             else:
-                self.skip(SkippedRow(line, _duplicate_reason(first_line[row[0]]), row[0], batch.file))
-        return lines, rows
+                self.skip(SkippedRow(line, _duplicate_reason(first_line[key]), key, batch.file))
+        return [batch.lines[index] for index in kept], _take(batch.columns, kept)
 
-    async def _insert_fresh(self, file: str, lines: list[int], rows: list[Record]) -> None:
-        before = await self.writer.max_id()
-        inserted = await self.writer.insert_new(with_spatial_columns(rows))
-        self.report.imported += inserted
-        if inserted < len(rows):
-            stored_before = await self.writer.stored_up_to(before, [row[0] for row in rows])
-            for line, row in zip(lines, rows, strict=True):
-                if row[0] in stored_before:
-                    self.skip(SkippedRow(line, _duplicate_reason(None), row[0], file))
+    async def _insert_fresh(self, file: str, lines: list[int], columns: list[list[Any]]) -> None:
+        stored_before = await self.writer.insert_new(columns)
+        self.report.imported += len(lines) - len(stored_before)
+        if stored_before:
+            for line, key in zip(lines, columns[0], strict=True):
+                if key in stored_before:
+                    self.skip(SkippedRow(line, _duplicate_reason(None), key, file))
 
-    async def _upsert(self, file: str, lines: list[int], rows: list[Record]) -> None:
-        stored = await self.writer.stored([row[0] for row in rows])
+    async def _upsert(self, file: str, lines: list[int], columns: list[list[Any]]) -> None:
+        stored = await self.writer.stored(columns[0])
         if stored:
-            kept = []
-            for line, row in zip(lines, rows, strict=True):
-                by_this_import = stored.get(row[0])
+            kept: list[int] = []
+            for index, (line, key) in enumerate(zip(lines, columns[0], strict=True)):
+                by_this_import = stored.get(key)
                 if by_this_import:
-                    self.skip(SkippedRow(line, _duplicate_reason(None), row[0], file))
+                    self.skip(SkippedRow(line, _duplicate_reason(None), key, file))
                     continue
-                kept.append(row)
+                kept.append(index)
                 if by_this_import is None:
                     self.report.imported += 1
                 else:
                     self.report.updated += 1
-            rows = kept
+            if len(kept) < len(lines):
+                columns = _take(columns, kept)
         else:
-            self.report.imported += len(rows)
-        if rows:
-            await self.writer.upsert(with_spatial_columns(rows))
+            self.report.imported += len(lines)
+        if columns[0]:
+            await self.writer.upsert(columns)
+
+
+def _take(columns: list[list[Any]], indexes: list[int]) -> list[list[Any]]:
+    """The rows at indexes, as columns."""
+    return [[column[index] for index in indexes] for column in columns]
 
 
 def _duplicate_reason(first_line: int | None) -> str:

@@ -54,6 +54,7 @@ DELIMITERS = (",", ";", "\t", "|")
 # a test holds this fast path in agreement with normalise_ivrs.
 _CANONICAL_IVRS = re.compile(r"[A-Z0-9]{6,20}").fullmatch
 _KW_SUFFIX = re.compile(r"\s*kw\s*$", re.IGNORECASE)
+_NOT_IVRS_TEXT = re.compile(r"[^A-Z0-9\n]").search  # over a column of IVRS joined by newlines
 
 
 class ImportFileError(Exception):
@@ -159,6 +160,7 @@ class RegisterFile:
     kind: str  # "csv" or "xlsx"
     notes: list[str] = field(default_factory=list)
     _rows: Iterator[tuple[int, list[str] | str]] | None = None
+    _reader: Any = None  # the csv reader (CSV only), positioned just after the header
     _close: Any = None
     _position: Any = None
     _fallback_start: int = 0
@@ -170,6 +172,26 @@ class RegisterFile:
         """
         assert self._rows is not None, "open the file with open_register()"
         return self._rows
+
+    def row_batches(self, size: int) -> Iterator[tuple[list[int], list[list[str] | str]]]:
+        """The rows of rows() in lists of size (the last one shorter): their line numbers, and their cells.
+
+        For CSV this is rows() without a generator step per row: the reading loop is most of the
+        time a large file takes to read.
+        """
+        if self._reader is not None:
+            yield from _csv_batches(self._reader, size)
+            return
+        lines: list[int] = []
+        batch: list[list[str] | str] = []
+        for line, cells in self.rows():
+            lines.append(line)
+            batch.append(cells)
+            if len(batch) >= size:
+                yield lines, batch
+                lines, batch = [], []
+        if batch:
+            yield lines, batch
 
     def bytes_read(self) -> int:
         """How far into the file the reader is, for progress (CSV only; 0 for Excel)."""
@@ -221,6 +243,35 @@ def _csv_rows(reader: Any) -> Iterator[tuple[int, list[str] | str]]:
             yield line, f"unreadable row: {exc}"
 
 
+def _csv_batches(reader: Any, size: int) -> Iterator[tuple[list[int], list[list[str] | str]]]:
+    """What _csv_rows yields after the header, in lists of size: line numbers and cells (or reasons)."""
+    last = reader.line_num  # the header's last line
+    lines: list[int] = []
+    rows: list[list[str] | str] = []
+    while True:
+        try:
+            for cells in reader:
+                if len(cells) > 1 or (cells and cells[0].strip()):
+                    lines.append(last + 1)
+                    rows.append(cells)
+                    if len(rows) >= size:
+                        last = reader.line_num
+                        yield lines, rows
+                        lines, rows = [], []
+                        continue
+                last = reader.line_num
+            break
+        except csv.Error as exc:  # the reader carries on with the next record
+            lines.append(last + 1)
+            rows.append(f"unreadable row: {exc}")
+            last = reader.line_num
+            if len(rows) >= size:
+                yield lines, rows
+                lines, rows = [], []
+    if rows:
+        yield lines, rows
+
+
 def _xlsx_rows(sheet: Any) -> Iterator[tuple[int, list[str] | str]]:
     for number, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1):
         if any(v is not None and v != "" for v in values):
@@ -261,8 +312,8 @@ def _open_csv(path: Path, size: int) -> RegisterFile:
     except BaseException:
         binary.close()
         raise
-    return RegisterFile(path, columns, width, ignored, header_line, size, "csv", _rows=rows, _close=text.close,
-                        _position=binary.tell, _fallback_start=fallback_start)  # fmt: skip
+    return RegisterFile(path, columns, width, ignored, header_line, size, "csv", _rows=rows, _reader=reader,
+                        _close=text.close, _position=binary.tell, _fallback_start=fallback_start)  # fmt: skip
 
 
 def _open_xlsx(path: Path, size: int) -> RegisterFile:
@@ -362,6 +413,121 @@ class RowChecker:
         ):
             return "unreadable row: it holds a NUL character"  # PostgreSQL cannot store one in text
         return (ivrs, name, address, district, category, load, lat, lon)
+
+    def check_many(self, rows: list[list[str]]) -> tuple[list[int], list[list[Any]], list[tuple[int, str]]]:
+        """check() for many rows at once: the indexes of the rows kept, their columns, and (index, reason) of the rest.
+
+        The columns are the Record's, one list each. Every test runs over a whole column (a
+        regular expression over the joined IVRS, float() mapped over a column, numpy for the
+        ranges); a row that any of them doubts is then given to check(), so every reason and
+        every value is exactly what check() gives. Rows are cut or padded to the header's width
+        in place, as check() does.
+        """
+        import numpy as np  # here: only the import of a file needs it
+
+        n = len(rows)
+        if not n:
+            return [], [[] for _ in COLUMNS], []
+        width = self.width
+        if set(map(len, rows)) != {width}:
+            for cells in rows:
+                if len(cells) > width:
+                    del cells[width:]
+                elif len(cells) < width:
+                    cells.extend([""] * (width - len(cells)))
+        doubt = np.zeros(n, dtype=bool)
+        i_ivrs, i_name, i_address, i_district, i_category, i_load, i_lat, i_lon = self.indexes
+
+        raw = [cells[i_ivrs] for cells in rows]
+        joined = "\n".join(raw)
+        if not (
+            _NOT_IVRS_TEXT(joined) is None
+            and joined.count("\n") == n - 1
+            and min(map(len, raw)) >= 6
+            and max(map(len, raw)) <= 20
+            and not any(map(str.isalpha, raw))
+        ):
+            for index, value in enumerate(raw):
+                if not (_CANONICAL_IVRS(value) and not value.isalpha()):
+                    doubt[index] = True
+
+        loads = _floats([cells[i_load] for cells in rows] if i_load < width else None, n, doubt)
+        if loads is not None:
+            values = np.array(loads, dtype=np.float64)  # None is NaN
+            doubt |= ~((values >= 0.0) & (values <= MAX_LOAD_KW)) & _present(loads, values)
+        lats = _floats([cells[i_lat] for cells in rows] if i_lat < width else None, n, doubt)
+        lons = _floats([cells[i_lon] for cells in rows] if i_lon < width else None, n, doubt)
+        if lats is None or lons is None:  # a file with one of the two columns only
+            if lats is not None or lons is not None:
+                doubt |= _present(lats or lons, np.array(lats or lons, dtype=np.float64))
+            lats = lons = [None] * n
+        else:
+            lat, lon = np.array(lats, dtype=np.float64), np.array(lons, dtype=np.float64)
+            inside = (lat >= self.min_lat) & (lat <= self.max_lat) & (lon >= self.min_lon) & (lon <= self.max_lon)
+            doubt |= ~inside & (_present(lats, lat) | _present(lons, lon))
+
+        texts = []
+        for index, column in zip((i_name, i_address, i_district, i_category), TEXT_LIMITS, strict=True):
+            if index >= width:
+                texts.append([None] * n)
+                continue
+            values = [cells[index].strip() or None for cells in rows]
+            given = list(filter(None, values))
+            if given and (max(map(len, given)) > TEXT_LIMITS[column] or "\x00" in "".join(given)):
+                limit = TEXT_LIMITS[column]
+                for position, value in enumerate(values):
+                    if value and (len(value) > limit or "\x00" in value):
+                        doubt[position] = True
+            texts.append(values)
+
+        columns: list[list[Any]] = [raw, *texts, loads if loads is not None else [None] * n, lats, lons]
+        if not doubt.any():
+            return list(range(n)), columns, []
+        rejected: list[tuple[int, str]] = []
+        fixed: dict[int, Record] = {}
+        for index in np.flatnonzero(doubt).tolist():
+            result = self.check(rows[index])
+            if result.__class__ is tuple:
+                fixed[index] = result  # type: ignore[assignment]
+            else:
+                rejected.append((index, result))  # type: ignore[arg-type]
+        kept = sorted(np.flatnonzero(~doubt).tolist() + list(fixed))
+        columns = [[column[index] for index in kept] for column in columns]
+        for position, index in enumerate(kept):
+            record = fixed.get(index)
+            if record is not None:
+                for column, value in zip(columns, record, strict=True):
+                    column[position] = value
+        return kept, columns, rejected
+
+
+def _floats(texts: list[str] | None, n: int, doubt: Any) -> list[float | None] | None:
+    """float() of each cell, None for an empty one (None for an absent column); doubt marks cells that fail."""
+    if texts is None:
+        return None
+    try:
+        return [float(text) if text else None for text in texts]
+    except ValueError:
+        values: list[float | None] = []
+        for index, text in enumerate(texts):
+            value = None
+            if text:
+                try:
+                    value = float(text)
+                except ValueError:
+                    doubt[index] = True
+            values.append(value)
+        return values
+
+
+def _present(values: list[float | None], array: Any) -> Any:
+    """Which values are given: not None. A NaN that came from the file ("nan") counts as given."""
+    import numpy as np
+
+    missing = np.isnan(array)
+    if int(missing.sum()) != values.count(None):  # a "nan" in the file: find each None
+        missing = np.fromiter((value is None for value in values), dtype=bool, count=len(values))
+    return ~missing
 
 
 def _area_problem(area: BoundingBox, lat: float, lon: float, lat_text: str, lon_text: str) -> str:

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any
 
 from asyncpg.exceptions import UniqueViolationError
@@ -24,15 +24,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable, DropIndex
 
+from storage.consumer_batches import ROW_COLUMNS  # a writer's rows come as these columns; updated_at is the stamp
 from storage.db import Database
 from storage.models import Consumer
 from storage.models.consumers import CELL_ROW_SQL, SQLITE_CELL_TRIGGERS
 
-# The columns of each row handed to a writer; updated_at comes from the statement (the import's stamp).
-ROW_COLUMNS = (
-    "ivrs", "name", "address", "district", "category", "sanctioned_load_kw",
-    "latitude", "longitude", "cell", "ux", "uy", "uz",
-)  # fmt: skip
 # The import connection's own settings, put back when it returns to the pool: a bigger page
 # cache (SQLite's default is 2 MiB), and WAL checkpoints (each one an fsync) every 64 MiB rather
 # than every 4 MiB.
@@ -55,7 +51,7 @@ _STAGE = Table(
 
 
 class BatchWriter(ABC):
-    """Writes batches of rows (in ROW_COLUMNS order) into the consumers table."""
+    """Writes batches of rows into the consumers table, given as columns (one list per name in ROW_COLUMNS)."""
 
     def __init__(self, driver: Any, dialect: Dialect, stamp_param: object) -> None:
         self.driver = driver
@@ -143,29 +139,19 @@ class BatchWriter(ABC):
     async def rollback(self) -> None:
         ...
 
-    async def max_id(self) -> int:
-        """The highest consumer id stored."""
-        rows = await self._fetch("SELECT coalesce(max(id), 0) FROM consumers")
-        return int(rows[0][0])
-
     @abstractmethod
-    async def insert_new(self, rows: list[tuple]) -> int:
-        """Insert rows whose IVRS is not stored yet; return how many were inserted."""
+    async def insert_new(self, columns: list[list[Any]]) -> set[str]:
+        """Insert the rows (distinct IVRS) whose IVRS is not stored yet; return the IVRS of the others."""
         ...
 
     @abstractmethod
-    async def upsert(self, rows: list[tuple]) -> None:
-        """Insert rows, updating every column of those whose IVRS is stored already."""
+    async def upsert(self, columns: list[list[Any]]) -> None:
+        """Insert the rows, updating every column of those whose IVRS is stored already."""
         ...
 
     @abstractmethod
     async def stored(self, ivrs: list[str]) -> dict[str, bool]:
         """Which of these IVRS are stored: True when this import wrote them, False when they were there before."""
-        ...
-
-    @abstractmethod
-    async def stored_up_to(self, max_id: int, ivrs: list[str]) -> set[str]:
-        """Which of these IVRS are stored with an id up to max_id."""
         ...
 
 
@@ -246,35 +232,41 @@ class SqliteWriter(BatchWriter):
         if self.driver.in_transaction:
             await self._execute("ROLLBACK")
 
-    async def _write(self, conflict: str, rows: list[tuple]) -> int:
+    async def _write(self, conflict: str, columns: list[list[Any]]) -> int:
         """Run the statement over all rows, ROWS_PER_STATEMENT at a time; return the rows changed."""
-        per = ROWS_PER_STATEMENT
-        whole = len(rows) - len(rows) % per
+        width, per = len(ROW_COLUMNS), ROWS_PER_STATEMENT
+        values = list(chain.from_iterable(zip(*columns, strict=True)))  # row after row
+        rows = len(values) // width
+        whole = (rows - rows % per) * width
+        step = per * width
         changed = 0
         if whole:
-            groups = [tuple(chain.from_iterable(rows[i : i + per])) for i in range(0, whole, per)]
-            cursor = await self.driver.executemany(self._sql_for[conflict, per], groups)
+            cursor = await self.driver.executemany(
+                self._sql_for[conflict, per], [values[i : i + step] for i in range(0, whole, step)]
+            )
             changed += cursor.rowcount
             await cursor.close()
-        if whole < len(rows):
-            cursor = await self.driver.executemany(self._sql_for[conflict, 1], rows[whole:])
+        if whole < len(values):
+            cursor = await self.driver.executemany(
+                self._sql_for[conflict, 1], [values[i : i + width] for i in range(whole, len(values), width)]
+            )
             changed += cursor.rowcount
             await cursor.close()
         return changed
 
-    async def insert_new(self, rows: list[tuple]) -> int:
-        return await self._write("nothing", rows)
+    async def insert_new(self, columns: list[list[Any]]) -> set[str]:
+        before = (await self._fetch("SELECT coalesce(max(id), 0) FROM consumers"))[0][0]
+        if await self._write("nothing", columns) == len(columns[0]):
+            return set()
+        sql = "SELECT ivrs FROM consumers WHERE id <= ? AND ivrs IN (SELECT value FROM json_each(?))"
+        return {key for (key,) in await self._fetch(sql, before, json.dumps(columns[0]))}
 
-    async def upsert(self, rows: list[tuple]) -> None:
-        await self._write("update", rows)
+    async def upsert(self, columns: list[list[Any]]) -> None:
+        await self._write("update", columns)
 
     async def stored(self, ivrs: list[str]) -> dict[str, bool]:
         sql = "SELECT ivrs, updated_at = ? FROM consumers WHERE ivrs IN (SELECT value FROM json_each(?))"
         return {key: bool(mine) for key, mine in await self._fetch(sql, self.stamp_param, json.dumps(ivrs))}
-
-    async def stored_up_to(self, max_id: int, ivrs: list[str]) -> set[str]:
-        sql = "SELECT ivrs FROM consumers WHERE id <= ? AND ivrs IN (SELECT value FROM json_each(?))"
-        return {key for (key,) in await self._fetch(sql, max_id, json.dumps(ivrs))}
 
 
 def _trigger_names(statements: tuple[str, ...]) -> list[str]:
@@ -340,38 +332,36 @@ class PostgresWriter(BatchWriter):
         if transaction is not None:
             await transaction.rollback()
 
-    async def _stage(self, rows: list[tuple]) -> None:
+    async def _stage(self, columns: list[list[Any]]) -> None:
         await self._execute("TRUNCATE pg_temp.vmitra_consumer_stage")
         await self.driver.copy_records_to_table(
-            "vmitra_consumer_stage", schema_name="pg_temp", records=rows, columns=ROW_COLUMNS
+            "vmitra_consumer_stage", schema_name="pg_temp", records=zip(*columns, strict=True), columns=ROW_COLUMNS
         )
 
-    async def insert_new(self, rows: list[tuple]) -> int:
+    async def insert_new(self, columns: list[list[Any]]) -> set[str]:
         # COPY straight into the table is twice as fast as going through the staging table; a
         # duplicate IVRS makes it fail, and then (rarely) the batch takes the staging path.
-        stamp = self.stamp_param
         try:
             async with self.driver.transaction():  # a savepoint inside the import's transaction
                 await self.driver.copy_records_to_table(
-                    "consumers", records=[(*row, stamp) for row in rows], columns=(*ROW_COLUMNS, "updated_at")
+                    "consumers",
+                    records=zip(*columns, repeat(self.stamp_param)),
+                    columns=(*ROW_COLUMNS, "updated_at"),
                 )
-            return len(rows)
+            return set()
         except UniqueViolationError:
-            await self._stage(rows)
-            status = await self.driver.execute(self._insert_sql, stamp)
-            return int(status.split()[-1])  # "INSERT 0 <rows>"
+            await self._stage(columns)
+            inserted = await self._fetch(self._insert_sql + " RETURNING ivrs", self.stamp_param)
+            return set(columns[0]) - {key for (key,) in inserted}
 
-    async def upsert(self, rows: list[tuple]) -> None:
-        await self._stage(rows)
+    async def upsert(self, columns: list[list[Any]]) -> None:
+        await self._stage(columns)
         await self._execute(self._upsert_sql, self.stamp_param)
 
     async def stored(self, ivrs: list[str]) -> dict[str, bool]:
         sql = "SELECT ivrs, updated_at = $1 FROM consumers WHERE ivrs = ANY($2::varchar[])"
         return {key: bool(mine) for key, mine in await self._fetch(sql, self.stamp_param, ivrs)}
 
-    async def stored_up_to(self, max_id: int, ivrs: list[str]) -> set[str]:
-        sql = "SELECT ivrs FROM consumers WHERE id <= $1 AND ivrs = ANY($2::varchar[])"
-        return {key for (key,) in await self._fetch(sql, max_id, ivrs)}
 
 
 @asynccontextmanager

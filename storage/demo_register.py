@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bot.config import BoundingBox, ServiceAreaSettings
-from storage.consumer_batches import ParsedBatch
+from storage.consumer_batches import ParsedBatch, columns_of
 from storage.consumer_import import ImportReport, import_records
 from storage.consumer_rows import COLUMNS, SkippedRow
 from storage.db import Database
@@ -344,7 +344,7 @@ async def load_demo_register(
                 if skipped:
                     lines = [number for number, ok in zip(lines, inside, strict=True) if ok]
                     part = [row for row, ok in zip(part, inside, strict=True) if ok]
-                yield ParsedBatch(name, lines, part, skipped, len(inside), len(inside), "rows", n)
+                yield ParsedBatch(name, lines, columns_of(part), skipped, len(inside), len(inside), "rows", n)
 
     report = ImportReport(files=[name])
     return await import_records(db, batches(), report, expected_rows=n, progress=progress)

@@ -24,6 +24,7 @@ from storage.consumer_writers import SqliteWriter
 from storage.db import Database
 from storage.models import Consumer
 from storage.repositories.consumers import normalise_ivrs
+from tests.conftest import drop_database, make_database
 
 AREA = ServiceAreaSettings().bounding_box
 HEADER = "ivrs,name,address,district,category,sanctioned_load_kw,latitude,longitude"
@@ -363,6 +364,54 @@ async def test_an_import_repairs_what_a_killed_bulk_load_left(db: Database, tmp_
     await run(db, write(tmp_path / "last.csv", *register_lines(1, start=90)))  # the triggers count again
     kept, counted = await cell_counts(db)
     assert kept == counted and sum(kept.values()) == 47
+
+
+async def stored_rows(db: Database) -> list[tuple]:
+    columns = "ivrs, name, address, district, category, sanctioned_load_kw, latitude, longitude, cell, ux, uy, uz"
+    async with db.reader() as session:
+        return [tuple(row) for row in await session.execute(text(f"SELECT {columns} FROM consumers ORDER BY ivrs"))]
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["indexes rebuilt", "indexes kept"])
+async def test_an_empty_table_takes_the_insert_path_with_the_same_result_as_the_upsert_path(
+    db: Database, tmp_path: Path, bulk: bool
+) -> None:
+    lines = register_lines(40)
+    lines += [
+        "N0000000003,Again in another batch,,Jabalpur,LV-1,1,23.1,79.9",
+        ",No IVRS,,Jabalpur,LV-1,1,23.1,79.9",
+        "N0000000041,Bad load,,Jabalpur,LV-1,lots,23.1,79.9",
+        "N0000000042,No location,,Sagar,LV-2,,,",
+        "n 0000000042,Again in the same batch,,Sagar,LV-2,,,",
+        "N0000000017,Again,,Sagar,LV-2,,,",
+    ]
+    csv_file = write(tmp_path / "register.csv", *lines)
+    fresh = await run(db, csv_file, batch_size=4, rebuild_indexes=bulk)
+    assert fresh.indexes_rebuilt == bulk
+    fresh_rows = await stored_rows(db)
+
+    other, _ = await make_database(db.dialect, tmp_path / "other")
+    try:
+        await run(other, write(tmp_path / "seed.csv", HEADER, "X0000000001,Already there,,Katni,LV-1,1,23.8,80.4"))
+        upserted = await run(other, csv_file, batch_size=4, rebuild_indexes=bulk)
+        assert not upserted.indexes_rebuilt
+        assert [row for row in await stored_rows(other) if row[0] != "X0000000001"] == fresh_rows
+    finally:
+        await drop_database(other, _)
+    assert (fresh.imported, fresh.updated, fresh.rows_read) == (upserted.imported, upserted.updated, upserted.rows_read)
+    assert fresh.imported == 41 and fresh.updated == 0
+    assert [(row.line, row.reason, row.ivrs) for row in fresh.skipped] == [
+        (row.line, row.reason, row.ivrs) for row in upserted.skipped
+    ]
+    assert [(row.line, row.kind) for row in fresh.skipped] == [
+        (42, "duplicate IVRS"),
+        (43, "missing IVRS"),
+        (44, "bad load"),
+        (46, "duplicate IVRS"),
+        (47, "duplicate IVRS"),
+    ]
+    kept, counted = await cell_counts(db)
+    assert kept == counted and sum(kept.values()) == 40
 
 
 async def test_a_worker_process_reads_large_files_with_the_same_result(sqlite_db: Database, tmp_path: Path) -> None:
