@@ -31,6 +31,8 @@ from storage.repositories import OutboxRepository
 
 log = logging.getLogger(__name__)
 
+MIN_PASS_GAP_S = 0.05
+
 
 class DeliveryDeferred(Exception):
     """The channel asked us to wait (HTTP 429 and the like); try again after `retry_after` seconds."""
@@ -202,6 +204,7 @@ class Notifier:
 
     async def _loop(self) -> None:
         while not self._stopping:
+            began = time.monotonic()
             try:
                 if time.monotonic() >= self._next_sweep:
                     self._next_sweep = time.monotonic() + self.stale_after.total_seconds() / 2
@@ -216,8 +219,10 @@ class Notifier:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
-            else:
-                await asyncio.sleep(0)
+            # Each pass reads the outbox's due messages; completions arriving close together share
+            # one pass instead of paying a read each (every chat waits a second between its messages
+            # anyway).
+            await asyncio.sleep(max(0.0, MIN_PASS_GAP_S - (time.monotonic() - began)))
         if self._inflight:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
 
