@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.config import BoundingBox
-from storage.repositories.consumers import normalise_ivrs
+from storage.ivrs import normalise_ivrs
+
+if TYPE_CHECKING:
+    from bot.config import BoundingBox
 
 COLUMNS = ("ivrs", "name", "address", "district", "category", "sanctioned_load_kw", "latitude", "longitude")
 

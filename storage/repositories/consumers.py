@@ -19,25 +19,20 @@ once per connection.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Float, column, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import geo
+from storage.ivrs import IVRS_LOOSE, normalise_ivrs
 from storage.models import Consumer
 
-IVRS_LOOSE = re.compile(r"^[A-Z0-9]{6,20}$")
+__all__ = ["IVRS_LOOSE", "ConsumerRepository", "NearbyConsumer", "NearbyPage", "normalise_ivrs"]
+
 # Radii tried for the page before the whole circle, smallest first: the first whose wholly-inside
 # cells hold enough consumers is searched. Below two cells no cell fits wholly inside.
 CANDIDATE_RADII_M = (2 * geo.CELL_M, 4 * geo.CELL_M, 8 * geo.CELL_M)
-
-
-def normalise_ivrs(text: str) -> str | None:
-    """IVRS as stored (upper case, no spaces or dashes), or None if it cannot be one."""
-    cleaned = re.sub(r"[\s\-./]", "", text or "").upper()
-    return cleaned if IVRS_LOOSE.match(cleaned) and any(ch.isdigit() for ch in cleaned) else None
 
 
 @dataclass(frozen=True)
