@@ -14,6 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl import Workbook
 from sqlalchemy import func, select, text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.schema import CreateTable
 
 from bot.config import ServiceAreaSettings
 from storage import geo
@@ -23,6 +25,7 @@ from storage.consumer_rows import _CANONICAL_IVRS, ImportFileError
 from storage.consumer_writers import SqliteWriter
 from storage.db import Database
 from storage.models import Consumer
+from storage.models.consumers import ConsumerCell
 from storage.repositories.consumers import normalise_ivrs
 from tests.conftest import drop_database, make_database
 
@@ -339,9 +342,18 @@ async def cell_counts(db: Database) -> tuple[dict[int, int], dict[int, int]]:
 
 
 async def test_cell_counts_stay_right_through_bulk_loads_and_updates(db: Database, tmp_path: Path) -> None:
+    if db.dialect == "postgresql":
+        key = "SELECT indexdef FROM pg_indexes WHERE indexname = 'pk_consumer_cells' AND schemaname = current_schema()"
+        async with db.reader() as session:
+            before = (await session.execute(text(key))).scalar_one()
     await run(db, write(tmp_path / "bulk.csv", *register_lines(300)), rebuild_indexes=True)
     kept, counted = await cell_counts(db)
     assert kept == counted and sum(kept.values()) == 300
+    if db.dialect == "postgresql":  # rewritten by the bulk load: the same key as the migration made
+        async with db.reader() as session:
+            assert (await session.execute(text(key))).scalar_one() == before
+    # The key was dropped and added by hand: the model still creates it with its table.
+    assert "PRIMARY KEY (cell_row, cell)" in str(CreateTable(ConsumerCell.__table__).compile(dialect=sqlite.dialect()))
     moved = [HEADER] + [f"N{i:010d},Moved,,Sagar,LV-1,1,23.84,78.74" for i in range(20)]
     await run(db, write(tmp_path / "moved.csv", *moved, *register_lines(10, start=300)[1:]))
     kept, counted = await cell_counts(db)
