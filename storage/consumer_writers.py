@@ -345,8 +345,9 @@ class PostgresWriter(BatchWriter):
         # table and then its key, which takes half as long as keeping the key row by row. Until
         # this transaction commits, the nearby search waits for consumer_cells.
         await self._execute("TRUNCATE consumer_cells")
-        await self._execute(self._sql(DropConstraint(_CELLS_KEY, isolate_from_table=False)))
+        await self._execute(self._sql(DropConstraint(_CELLS_KEY)))
         await self._execute(CELL_RECOUNT[1])
+        # (isolate_from_table=False: the model must still create the key with its table.)
         await self._execute(self._sql(AddConstraint(_CELLS_KEY, isolate_from_table=False)))
 
     async def _fetch(self, sql: str, *params: Any) -> list[tuple]:
