@@ -20,9 +20,11 @@ once per connection.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import BigInteger, Float, column, func, literal_column, select, text
+from sqlalchemy import BigInteger, Float, column, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import instance_state
 
 from storage import geo
 from storage.ivrs import IVRS_LOOSE, normalise_ivrs
@@ -116,9 +118,21 @@ LEFT JOIN page ON 1 = 1
 LEFT JOIN consumers ON consumers.id = page.id
 ORDER BY page.d, page.id
 """
-_NEARBY = select(Consumer, literal_column("total"), literal_column("d")).from_statement(
-    text(NEARBY_SQL).columns(column("total", BigInteger), column("d", Float), *Consumer.__table__.columns)
-)
+# Run as a Core statement: the ORM's loading machinery would cost more than the query itself.
+_NEARBY = text(NEARBY_SQL).columns(column("total", BigInteger), column("d", Float), *Consumer.__table__.columns)
+_ATTRIBUTES = tuple(Consumer.__mapper__.get_property_by_column(c).key for c in Consumer.__table__.columns)
+_NEW_CONSUMER = Consumer.__mapper__.class_manager.new_instance
+
+
+def _consumer(values: Any) -> Consumer:
+    """A Consumer from its columns, as the ORM loads one but without a session (detached: it has its identity).
+
+    Filled in straight, without attribute events, which costs a tenth of loading through the ORM.
+    """
+    consumer = _NEW_CONSUMER()
+    consumer.__dict__.update(zip(_ATTRIBUTES, values, strict=True))
+    instance_state(consumer).key = (Consumer, (consumer.id,), None)
+    return consumer
 
 
 def nearby_parameters(lat: float, lon: float, radius_m: float, need: int) -> dict[str, object]:
@@ -179,5 +193,6 @@ class ConsumerRepository:
         params = nearby_parameters(lat, lon, radius_m, (page + 1) * page_size)
         params.update(limit=page_size, offset=page * page_size)
         rows = (await self.session.execute(_NEARBY, params)).all()
-        items = [NearbyConsumer(c, geo.distance_for_chord2(d)) for c, _, d in rows if c is not None]
-        return NearbyPage(items, int(rows[0][1]), page, page_size)
+        distance = geo.distance_for_chord2
+        items = [NearbyConsumer(_consumer(row[2:]), distance(row[1])) for row in rows if row[2] is not None]
+        return NearbyPage(items, int(rows[0][0]), page, page_size)

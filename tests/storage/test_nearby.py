@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, inspect, select, text
 
 from storage import geo
 from storage.db import Database
@@ -216,6 +216,23 @@ async def test_pages_of_a_street(db: Database) -> None:
         negative = await ConsumerRepository(s).nearby(lat, lon, 50, -3, 10)
     assert [item.consumer.id for item in far.items] == ids[:5] and far.total == 5
     assert negative.page == 0 and negative.total == 5
+
+
+async def test_the_consumers_of_a_page_are_as_the_orm_loads_them(db: Database) -> None:
+    await add_row(db, "N0000000001", 23.18, 79.95)
+    await add_row(db, "N0000000002", 23.181, 79.95)
+    async with db.reader() as s:
+        page = await ConsumerRepository(s).nearby(23.18, 79.95, 750)
+        loaded = {c.id: c for c in (await s.execute(select(Consumer))).scalars()}
+    assert [item.consumer.ivrs for item in page.items] == ["N0000000001", "N0000000002"]
+    for item in page.items:
+        consumer = item.consumer
+        assert isinstance(consumer, Consumer)
+        state = inspect(consumer)
+        assert state.detached and state.key == inspect(loaded[consumer.id]).key and not state.unloaded
+        columns = [column.key for column in Consumer.__table__.columns]
+        assert [getattr(consumer, name) for name in columns] == [getattr(loaded[consumer.id], name) for name in columns]
+        assert consumer.updated_at.tzinfo is not None  # the column's type processed it, as the ORM's load does
 
 
 async def test_no_consumers_nearby(db: Database) -> None:
