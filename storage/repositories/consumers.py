@@ -99,9 +99,8 @@ _CONSUMER_COLUMNS = ", ".join(f"consumers.{column.name}" for column in Consumer.
 # LIMIT and OFFSET are subqueries so that PostgreSQL costs its generic plan like the custom ones
 # and, after five runs of the prepared statement, keeps it instead of planning every call.
 NEARBY_SQL = f"""
-WITH pick AS MATERIALIZED (
-    SELECT j, CASE j {_CHORD2_OF} END AS chord2 FROM (SELECT CASE {_PICK} ELSE {_K} END AS j) AS picked
-),
+WITH picked AS MATERIALIZED (SELECT CASE {_PICK} ELSE {_K} END AS j),
+pick AS MATERIALIZED (SELECT j, CASE j {_CHORD2_OF} END AS chord2 FROM picked),
 page AS (
     SELECT c.id AS id, {_CHORD2} AS d
     FROM json_each(:cover) AS r JOIN consumers AS c ON {_in_range("c", f"({_KEY} / {_TAGS})")}
