@@ -19,10 +19,12 @@ once per connection.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, column, func, select, text
+from sqlalchemy import BigInteger, Float, TypeDecorator, column, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import instance_state
 
@@ -191,7 +193,42 @@ class ConsumerRepository:
         page = max(0, page)
         params = nearby_parameters(lat, lon, radius_m, (page + 1) * page_size)
         params.update(limit=page_size, offset=page * page_size)
-        rows = (await self.session.execute(_NEARBY, params)).all()
+        rows = await self._nearby_rows(params)
         distance = geo.distance_for_chord2
         items = [NearbyConsumer(_consumer(row[2:]), distance(row[1])) for row in rows if row[2] is not None]
         return NearbyPage(items, int(rows[0][0]), page, page_size)
+
+    async def _nearby_rows(self, params: dict[str, object]) -> Sequence[Sequence[Any]]:
+        """The rows of NEARBY_SQL: total, chord², then the consumer's columns, as the statement's types give them.
+
+        On PostgreSQL the statement goes to asyncpg directly, inside the session's transaction:
+        SQLAlchemy's asyncpg adapter (its own statement cache, parameter and row handling, the
+        greenlet hops) cost about 0.3 ms a call, a fifth of the search at 5 million consumers.
+        asyncpg prepares the statement once per connection, as the adapter would.
+        """
+        connection = await self.session.connection()
+        if connection.dialect.name != "postgresql":
+            return (await connection.execute(_NEARBY, params)).all()
+        driver = (await connection.get_raw_connection()).driver_connection
+        rows = await driver.fetch(_PG_NEARBY_SQL, *[params[name] for name in _PG_NEARBY_PARAMS])
+        return [tuple(f(v) if f else v for f, v in zip(_PG_CONVERT, row, strict=True)) for row in rows]
+
+
+def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """sql with its :name parameters as asyncpg's $1, $2 ... (a name used twice keeps its number), and the names."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return re.sub(r"(?<![:\w]):(\w+)", number, sql), tuple(names)
+
+
+_PG_NEARBY_SQL, _PG_NEARBY_PARAMS = _positional(NEARBY_SQL)
+# asyncpg returns these columns' Python types itself; only a TypeDecorator (UTCDateTime) adds a step.
+_PG_CONVERT = [
+    (lambda value, t=c.type: t.process_result_value(value, None)) if isinstance(c.type, TypeDecorator) else None
+    for c in _NEARBY.selected_columns
+]
