@@ -100,13 +100,17 @@ _CONSUMER_COLUMNS = ", ".join(f"consumers.{column.name}" for column in Consumer.
 # planning a parallel append, whose workers would take longer to start than the query takes.
 # LIMIT and OFFSET are subqueries so that PostgreSQL costs its generic plan like the custom ones
 # and, after five runs of the prepared statement, keeps it instead of planning every call.
+# A candidate circle's page needs no distance test: its wholly-inside cells hold enough
+# consumers, so the nearest ones lie inside it anyway (the test would only work out every
+# distance twice); the whole circle's page keeps the test.
 NEARBY_SQL = f"""
 WITH picked AS MATERIALIZED (SELECT CASE {_PICK} ELSE {_K} END AS j),
 pick AS MATERIALIZED (SELECT j, CASE j {_CHORD2_OF} END AS chord2 FROM picked),
 page AS (
     SELECT c.id AS id, {_CHORD2} AS d
     FROM json_each(:cover) AS r JOIN consumers AS c ON {_in_range("c", f"({_KEY} / {_TAGS})")}
-    WHERE {_KEY} % {_TAGS} = (SELECT j FROM pick) AND {_CHORD2} <= (SELECT chord2 FROM pick)
+    WHERE {_KEY} % {_TAGS} = (SELECT j FROM pick)
+        AND ((SELECT j FROM pick) < {_K} OR {_CHORD2} <= (SELECT chord2 FROM pick))
     ORDER BY d, id LIMIT (SELECT CAST(:limit AS BIGINT)) OFFSET (SELECT CAST(:offset AS BIGINT))
 )
 SELECT
