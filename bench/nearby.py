@@ -7,7 +7,8 @@ For each register size the demo register (storage/demo_register.py: towns and vi
 districts) is written as CSV once, then for each backend imported into a fresh database by
 import_consumers in a child process (rows/s, and the peak memory of that process and its reader
 worker), and queried at random consumer locations, the way the bot asks: page 1 (the 10 nearest)
-and the total, through ConsumerRepository.nearby in an open session. The same queries are answered
+and the total, through ConsumerRepository.nearby in an open session, twice: the first pass reads
+what the queries need into memory (reported as "cold"), the second is the one timed. The same queries are answered
 by full scans (numpy over all points in memory, and the same SQL without the cell index), whose
 answers every indexed result is checked against, and, on PostgreSQL with PostGIS installed, by
 ST_DWithin on a geography column with a GiST index. PostgreSQL gets VACUUM ANALYZE after the load.
@@ -260,6 +261,10 @@ async def measure(db: Database, backend: str, n: int, args: argparse.Namespace, 
 
     log(f"{tag} {len(queries)} indexed queries ...")
     await timed(db, warm, indexed)
+    # The first pass reads what the queries need from disk into memory; the second is timed with it
+    # there, as a running bot has its busy neighbourhoods (see the README: this machine pages out
+    # file data left unread for about a minute). Both are reported.
+    result["cold"], _ = await timed(db, queries, indexed)
     result["indexed"], answers = await timed(db, queries, indexed)
     result["load"] = os.getloadavg()[0]  # other work on the machine inflates the tail
     result["hits_p50"] = percentile([total for total, _ in answers], 50)
@@ -321,6 +326,7 @@ async def bench_postgis(
         return await run_sql(s, POSTGIS_SQL, {"lat": lat, "lon": lon, "radius": args.radius, "limit": PAGE})
 
     await timed(db, queries[: args.warmup], postgis)
+    result["postgis_cold"], _ = await timed(db, queries, postgis)  # as for ours: a first pass, then the timed one
     result["postgis"], answers = await timed(db, queries, postgis)
     c2 = geo.chord2_for_distance(args.radius)
     checked, expected = scanned
@@ -337,7 +343,7 @@ def table(results: list[dict[str, Any]]) -> str:
     """One line per register and backend; latencies in ms (p50 / p95), ratios of p50s."""
     head = (
         f"{'consumers':>10} {'backend':<10} {'import/s':>9} {'peak MB':>7} {'hits p50/p95':>13} "
-        f"{'nearby':>13} {'SELECT 1':>11} {'numpy scan':>10} {'SQL scan':>9} {'x numpy':>7} {'x SQL':>7} "
+        f"{'nearby':>13} {'cold':>11} {'SELECT 1':>11} {'numpy scan':>10} {'SQL scan':>9} {'x numpy':>7} {'x SQL':>7} "
         f"{'PostGIS':>13} {'x PostGIS':>9} {'wrong':>7} {'load':>4}"
     )
     lines = [head, "-" * len(head)]
@@ -354,7 +360,7 @@ def table(results: list[dict[str, Any]]) -> str:
         lines.append(
             f"{r['n']:>10,} {r['backend']:<10} {r['import']['rows'] / r['import']['seconds']:>9,.0f} "
             f"{r['import']['peak_mb']:>7.0f} {r['hits_p50']:>6.0f}/{r['hits_p95']:<6.0f} "
-            f"{both(r['indexed']):>13} {both(r['floor']):>11} {numpy50:>10.2f} {scan50:>9.1f} "
+            f"{both(r['indexed']):>13} {both(r['cold']):>11} {both(r['floor']):>11} {numpy50:>10.2f} {scan50:>9.1f} "
             f"{numpy50 / p50:>7.0f} {scan50 / p50:>7.0f} {postgis:>13} {postgis_x:>9} {wrong:>7} {r['load']:>4.1f}"
         )
     return "\n".join(lines)
@@ -372,6 +378,8 @@ def targets(results: list[dict[str, Any]]) -> str:
         rate = big["import"]["rows"] / big["import"]["seconds"]
         at = f"{big['n']:,}"
         lines.append(f"{backend}: p95 at {at} = {p95:.2f} ms (target <= 2) {'ok' if p95 <= 2 else 'MISSED'}")
+        cold = percentile(big["cold"], 95)
+        lines.append(f"{backend}: p95 at {at} in the first (cold) pass = {cold:.2f} ms")
         lines.append(
             f"{backend}: p95 {at} / {small['n']:,} = {growth:.2f} (target <= 2) {'ok' if growth <= 2 else 'MISSED'}"
         )
@@ -403,8 +411,9 @@ async def main(args: argparse.Namespace) -> None:
             log(table(results[-1:]))
     print(
         f"\nNearby search, radius {args.radius:.0f} m, page {PAGE}, {args.queries} queries per register "
-        f"({args.scan_queries} for the SQL scan); ms per query as p50/p95 or p50; load: the 1-minute load "
-        f"average after the timed queries, on {os.cpu_count()} cores"
+        f"({args.scan_queries} for the SQL scan), each run once before it is timed (the first pass: cold); ms "
+        f"per query as p50/p95 or p50; load: the 1-minute load average after the timed queries, "
+        f"on {os.cpu_count()} cores"
     )
     print(table(results))
     print()
