@@ -104,6 +104,7 @@ async def test_an_appeal_holds_then_releases_or_cancels(
     inspector = new_chat("9001")
     await confirm(inspector, "as:confirmed:1")
     await confirm(inspector, "as:confirmed:2")
+    await settle(runtime)  # the pushes these outcomes queued have arrived before the inspector acts again
     reward_one, reward_two = await reward_of(runtime, one), await reward_of(runtime, two)
     # However slow this machine, the window stays open until the appeals are recorded.
     await move_due(runtime, timedelta(minutes=1))
