@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storage import geo
-from storage.consumer_rows import ImportFileError, Record, RegisterFile, RowChecker, SkippedRow, open_register
+from storage.consumer_checks import Record, RowChecker
+from storage.consumer_rows import ImportFileError, RegisterFile, SkippedRow, open_register
 from storage.ivrs import normalise_ivrs
 
 if TYPE_CHECKING:

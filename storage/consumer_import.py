@@ -1,9 +1,9 @@
 """Importing the consumer register: upsert by IVRS in batches, with a report of every row left out.
 
-Rows are read and checked by storage/consumer_rows.py, gathered into batches of a few
-thousand by storage/consumer_batches.py (in a worker process for large files), and written
-through the raw database driver by storage/consumer_writers.py, so memory stays flat
-however long the file is.
+Rows are read by storage/consumer_rows.py, checked by storage/consumer_checks.py, gathered
+into batches of a few thousand by storage/consumer_batches.py (in a worker process for large
+files), and written through the raw database driver by storage/consumer_writers.py, so
+memory stays flat however long the file is.
 
 Counting: every row written by one import carries the same ``updated_at``, the moment the
 import started. Before a batch is written one query asks which of its IVRS are stored

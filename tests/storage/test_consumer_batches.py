@@ -27,7 +27,8 @@ from storage.consumer_batches import (
     read_batches,
     spatial_columns,
 )
-from storage.consumer_rows import COLUMNS, RowChecker, open_register
+from storage.consumer_checks import RowChecker
+from storage.consumer_rows import COLUMNS, open_register
 
 AREA = ServiceAreaSettings().bounding_box
 

@@ -12,7 +12,7 @@ from bot.service_area import ServiceArea, read_boundaries, service_area_for
 from storage.consumer_import import import_consumers
 from storage.db import Database
 from tests.service_area_fixture import SERVED, write_boundaries
-from tests.storage.test_consumer_import import HEADER, count, stored, write
+from tests.storage.register_files import HEADER, count, stored, write
 
 ROWS = [
     HEADER,
