@@ -132,8 +132,9 @@ class RowChecker:
                     cells.extend([""] * (width - len(cells)))
         doubt = np.zeros(n, dtype=bool)
         i_ivrs, i_name, i_address, i_district, i_category, i_load, i_lat, i_lon = self.indexes
+        cells_of = list(zip(*rows, strict=True))  # one tuple per column of the file (transposed in C)
 
-        raw = [cells[i_ivrs] for cells in rows]
+        raw = list(cells_of[i_ivrs])
         joined = "\n".join(raw)
         if not (
             _NOT_IVRS_TEXT(joined) is None
@@ -146,12 +147,12 @@ class RowChecker:
                 if not (_CANONICAL_IVRS(value) and not value.isalpha()):
                     doubt[index] = True
 
-        loads = _floats([cells[i_load] for cells in rows] if i_load < width else None, n, doubt)
+        loads = _floats(cells_of[i_load] if i_load < width else None, n, doubt)
         if loads is not None:
             values = np.array(loads, dtype=np.float64)  # None is NaN
             doubt |= ~((values >= 0.0) & (values <= MAX_LOAD_KW)) & _present(loads, values)
-        lats = _floats([cells[i_lat] for cells in rows] if i_lat < width else None, n, doubt)
-        lons = _floats([cells[i_lon] for cells in rows] if i_lon < width else None, n, doubt)
+        lats = _floats(cells_of[i_lat] if i_lat < width else None, n, doubt)
+        lons = _floats(cells_of[i_lon] if i_lon < width else None, n, doubt)
         if lats is None or lons is None:  # a file with one of the two columns only
             if lats is not None or lons is not None:
                 doubt |= _present(lats or lons, np.array(lats or lons, dtype=np.float64))
@@ -166,13 +167,14 @@ class RowChecker:
             if index >= width:
                 texts.append([None] * n)
                 continue
-            values = [cells[index].strip() or None for cells in rows]
-            given = list(filter(None, values))
-            if given and (max(map(len, given)) > TEXT_LIMITS[column] or "\x00" in "".join(given)):
-                limit = TEXT_LIMITS[column]
+            values: list[str | None] = list(map(str.strip, cells_of[index]))
+            limit = TEXT_LIMITS[column]
+            if max(map(len, values)) > limit or "\x00" in "".join(values):  # type: ignore[arg-type]
                 for position, value in enumerate(values):
-                    if value and (len(value) > limit or "\x00" in value):
+                    if len(value) > limit or "\x00" in value:  # type: ignore[arg-type]
                         doubt[position] = True
+            if "" in values:
+                values = [value or None for value in values]
             texts.append(values)
 
         columns: list[list[Any]] = [raw, *texts, loads if loads is not None else [None] * n, lats, lons]
@@ -196,10 +198,15 @@ class RowChecker:
         return kept, columns, rejected
 
 
-def _floats(texts: list[str] | None, n: int, doubt: Any) -> list[float | None] | None:
+def _floats(texts: tuple[str, ...] | None, n: int, doubt: Any) -> list[float | None] | None:
     """float() of each cell, None for an empty one (None for an absent column); doubt marks cells that fail."""
     if texts is None:
         return None
+    if "" not in texts:
+        try:
+            return list(map(float, texts))
+        except ValueError:
+            pass
     try:
         return [float(text) if text else None for text in texts]
     except ValueError:

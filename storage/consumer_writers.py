@@ -10,6 +10,7 @@ per-row parameter processing, which would cost more than the database work itsel
 from __future__ import annotations
 
 import json
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
@@ -30,9 +31,10 @@ from storage.models import Consumer
 from storage.models.consumers import CELL_ROW_SQL, SQLITE_CELL_TRIGGERS, ConsumerCell
 
 # The import connection's own settings, put back when it returns to the pool: a bigger page
-# cache (SQLite's default is 2 MiB), and WAL checkpoints (each one an fsync) every 64 MiB rather
-# than every 4 MiB.
-SQLITE_IMPORT_PRAGMAS = {"cache_size": -32768, "wal_autocheckpoint": 16384}
+# cache (SQLite's default is 2 MiB), WAL checkpoints (each one an fsync) every 64 MiB rather
+# than every 4 MiB, and helper threads for the sorts that build the indexes after a bulk load
+# (a third less time at 5M rows on 2 cores; SQLite's default is none).
+SQLITE_IMPORT_PRAGMAS = {"cache_size": -32768, "wal_autocheckpoint": 16384, "threads": min(os.cpu_count() or 1, 4)}
 ROWS_PER_STATEMENT = 50  # 600 parameters, well under SQLite's limit of 32,766
 # Rebuilds consumer_cells from the consumers, as the triggers in storage/models/consumers.py keep it.
 # Grouped in the order of ix_consumers_cell_vec (grid row, cell), so the counts come from one walk
@@ -44,6 +46,7 @@ CELL_RECOUNT = (
     f"GROUP BY {CELL_ROW_SQL}, cell ORDER BY {CELL_ROW_SQL}, cell",
 )
 _TABLE = Consumer.__table__
+_ID_SEQUENCE = "consumers_id_seq"  # PostgreSQL's name for the sequence of the serial consumers.id
 _CELLS_KEY = ConsumerCell.__table__.primary_key
 _STAGE = Table(
     "vmitra_consumer_stage",
@@ -298,6 +301,7 @@ class PostgresWriter(BatchWriter):
         )
         self._insert_sql, self._upsert_sql = self._sql(nothing), self._sql(update)
         self._transaction: Any = None
+        self._next_id: int | None = None  # the id of the next row COPY writes (see insert_new)
 
     async def close(self) -> None:
         await self._execute("DROP TABLE IF EXISTS pg_temp.vmitra_consumer_stage")
@@ -380,15 +384,23 @@ class PostgresWriter(BatchWriter):
     async def insert_new(self, columns: list[list[Any]]) -> set[str]:
         # COPY straight into the table is twice as fast as going through the staging table; a
         # duplicate IVRS makes it fail, and then (rarely) the batch takes the staging path.
+        # The ids come from here, numbered on from the sequence, which is then moved past them:
+        # the sequence's default would cost the server a third of its time per row.
+        if self._next_id is None:
+            self._next_id = (await self._fetch(f"SELECT nextval('{_ID_SEQUENCE}')"))[0][0]
+        first, count = self._next_id, len(columns[0])
         try:
             async with self.driver.transaction():  # a savepoint inside the import's transaction
                 await self.driver.copy_records_to_table(
                     "consumers",
-                    records=zip(*columns, repeat(self.stamp_param)),
-                    columns=(*ROW_COLUMNS, "updated_at"),
+                    records=zip(range(first, first + count), *columns, repeat(self.stamp_param)),
+                    columns=("id", *ROW_COLUMNS, "updated_at"),
                 )
+                await self._execute(f"SELECT setval('{_ID_SEQUENCE}', $1)", first + count - 1)
+            self._next_id = first + count
             return set()
         except UniqueViolationError:
+            self._next_id = None  # the staging path takes its ids from the sequence
             await self._stage(columns)
             inserted = await self._fetch(self._insert_sql + " RETURNING ivrs", self.stamp_param)
             return set(columns[0]) - {key for (key,) in inserted}

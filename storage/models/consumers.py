@@ -33,7 +33,6 @@ class Consumer(Base):
         # Covering index for the nearby search: the grid row and cell select, the unit vector ranks,
         # and (on PostgreSQL, where an index does not hold the row id by itself) the id names the row.
         Index("ix_consumers_cell_vec", text(f"({CELL_ROW_SQL})"), "cell", "ux", "uy", "uz", postgresql_include=["id"]),
-        Index("ix_consumers_district", "district"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
