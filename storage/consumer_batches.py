@@ -19,7 +19,7 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from storage import geo
 from storage.consumer_checks import Record, RowChecker
+from storage.consumer_fast_csv import Columns
 from storage.consumer_rows import ImportFileError, RegisterFile, SkippedRow, open_register
 from storage.ivrs import normalise_ivrs
 
@@ -176,6 +177,18 @@ def read_batches(
         for index, reason in rejected:
             ivrs = normalise_ivrs(rows[index][ivrs_index])  # type: ignore[index]
             skipped.append(SkippedRow(lines[index], reason, ivrs, name))
+        add(lines, kept, columns, into)
+
+    def check_columns(lines: Sequence[int], cells_of: Columns, into: ParsedBatch) -> None:
+        """check() for a chunk given as the file's columns (from pyarrow), as check does for rows."""
+        kept, columns, rejected = checker.check_columns(cells_of, len(lines))
+        for index, reason in rejected:
+            ivrs = normalise_ivrs(cells_of[ivrs_index][index])  # type: ignore[index]
+            into.skipped.append(SkippedRow(lines[index], reason, ivrs, name))
+        add(lines, kept, columns, into)
+
+    def add(lines: Sequence[int], kept: list[int], columns: list[list[Any]], into: ParsedBatch) -> None:
+        """Add the kept rows of a checked chunk to the batch."""
         into.lines += lines if len(kept) == len(lines) else [lines[index] for index in kept]
         for column, values in zip(into.columns, columns, strict=False):  # the Record's columns; spatial ones come last
             column += values
@@ -196,8 +209,11 @@ def read_batches(
     # through the column passes of check_many, and few lists live long enough to keep the
     # garbage collector busy. A batch gathers chunks until it has batch_size rows.
     batch = ParsedBatch(name, progress_unit=unit, size=size)
-    for lines, rows in register.row_batches(min(batch_size, CHECK_ROWS)):
-        check(lines, rows, batch)
+    for lines, rows, cells_of in register.cell_batches(min(batch_size, CHECK_ROWS)):
+        if rows is not None:
+            check(lines, rows, batch)  # type: ignore[arg-type]
+        else:
+            check_columns(lines, cells_of, batch)  # type: ignore[arg-type]
         if len(batch.lines) + len(batch.skipped) >= batch_size:
             yield finish(batch)
             batch = ParsedBatch(name, progress_unit=unit, size=size)

@@ -8,6 +8,7 @@ rows it doubts to check(), so both give the same reasons and values.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -118,8 +119,6 @@ class RowChecker:
         every value is exactly what check() gives. Rows are cut or padded to the header's width
         in place, as check() does.
         """
-        import numpy as np  # here: only the import of a file needs it
-
         n = len(rows)
         if not n:
             return [], [[] for _ in COLUMNS], []
@@ -130,9 +129,18 @@ class RowChecker:
                     del cells[width:]
                 elif len(cells) < width:
                     cells.extend([""] * (width - len(cells)))
+        return self.check_columns(list(zip(*rows, strict=True)), n)  # transposed in C
+
+    def check_columns(
+        self, cells_of: Sequence[Sequence[str] | None], n: int
+    ) -> tuple[list[int], list[list[Any]], list[tuple[int, str]]]:
+        """check_many for n rows given as columns of the file: one sequence of cells per column, None for a column
+        no Record takes."""
+        import numpy as np  # here: only the import of a file needs it
+
+        width = self.width
         doubt = np.zeros(n, dtype=bool)
         i_ivrs, i_name, i_address, i_district, i_category, i_load, i_lat, i_lon = self.indexes
-        cells_of = list(zip(*rows, strict=True))  # one tuple per column of the file (transposed in C)
 
         raw = list(cells_of[i_ivrs])
         joined = "\n".join(raw)
@@ -183,7 +191,7 @@ class RowChecker:
         rejected: list[tuple[int, str]] = []
         fixed: dict[int, Record] = {}
         for index in np.flatnonzero(doubt).tolist():
-            result = self.check(rows[index])
+            result = self.check([column[index] if column is not None else "" for column in cells_of])
             if result.__class__ is tuple:
                 fixed[index] = result  # type: ignore[assignment]
             else:
@@ -198,7 +206,7 @@ class RowChecker:
         return kept, columns, rejected
 
 
-def _floats(texts: tuple[str, ...] | None, n: int, doubt: Any) -> list[float | None] | None:
+def _floats(texts: Sequence[str] | None, n: int, doubt: Any) -> list[float | None] | None:
     """float() of each cell, None for an empty one (None for an absent column); doubt marks cells that fail."""
     if texts is None:
         return None

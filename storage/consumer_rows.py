@@ -12,11 +12,13 @@ import codecs
 import csv
 import io
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+from storage.consumer_fast_csv import Columns, FastCsv
 
 COLUMNS = ("ivrs", "name", "address", "district", "category", "sanctioned_load_kw", "latitude", "longitude")
 
@@ -148,6 +150,8 @@ class RegisterFile:
     _close: Any = None
     _position: Any = None
     _fallback_start: int = 0
+    _go_fast: Any = None  # hands the file after the header to a FastCsv (CSV only), see cell_batches
+    _resume: Any = None  # a csv reader from a byte offset on, where the clean stretch ends
 
     def rows(self) -> Iterator[tuple[int, list[str] | str]]:
         """(line number, cells) for every row after the header, blank rows left out.
@@ -176,6 +180,23 @@ class RegisterFile:
                 lines, batch = [], []
         if batch:
             yield lines, batch
+
+    def cell_batches(self, size: int) -> Iterator[tuple[Sequence[int], list[list[str] | str] | None, Columns | None]]:
+        """Rows in batches of at most size: (line numbers, rows as row_batches gives them, None).
+
+        Or, for a clean stretch of a CSV file that pyarrow reads (storage/consumer_fast_csv.py),
+        (line numbers, None, one list of cells per column of the file, None where no Record takes it).
+        """
+        fast = self._go_fast() if self._go_fast is not None else None
+        if fast is None:
+            for lines, rows in self.row_batches(size):
+                yield lines, rows, None
+            return
+        for lines, columns in fast.batches(size):
+            yield lines, None, columns
+        if not fast.finished:
+            for lines, rows in _csv_batches(self._resume(fast.offset), size, line_base=fast.line):
+                yield lines, rows, None
 
     def bytes_read(self) -> int:
         """How far into the file the reader is, for progress (CSV only; 0 for Excel)."""
@@ -227,9 +248,12 @@ def _csv_rows(reader: Any) -> Iterator[tuple[int, list[str] | str]]:
             yield line, f"unreadable row: {exc}"
 
 
-def _csv_batches(reader: Any, size: int) -> Iterator[tuple[list[int], list[list[str] | str]]]:
-    """What _csv_rows yields after the header, in lists of size: line numbers and cells (or reasons)."""
-    last = reader.line_num  # the header's last line
+def _csv_batches(reader: Any, size: int, line_base: int = 0) -> Iterator[tuple[list[int], list[list[str] | str]]]:
+    """What _csv_rows yields after the header, in lists of size: line numbers and cells (or reasons).
+
+    line_base: the lines before the reader's first one (when it starts part way into the file).
+    """
+    last = line_base + reader.line_num  # the header's last line
     lines: list[int] = []
     rows: list[list[str] | str] = []
     while True:
@@ -239,16 +263,16 @@ def _csv_batches(reader: Any, size: int) -> Iterator[tuple[list[int], list[list[
                     lines.append(last + 1)
                     rows.append(cells)
                     if len(rows) >= size:
-                        last = reader.line_num
+                        last = line_base + reader.line_num
                         yield lines, rows
                         lines, rows = [], []
                         continue
-                last = reader.line_num
+                last = line_base + reader.line_num
             break
         except csv.Error as exc:  # the reader carries on with the next record
             lines.append(last + 1)
             rows.append(f"unreadable row: {exc}")
-            last = reader.line_num
+            last = line_base + reader.line_num
             if len(rows) >= size:
                 yield lines, rows
                 lines, rows = [], []
@@ -262,8 +286,12 @@ def _xlsx_rows(sheet: Any) -> Iterator[tuple[int, list[str] | str]]:
             yield number, [_cell_text(v) for v in values]
 
 
-def open_register(path: Path) -> RegisterFile:
-    """Open a CSV or .xlsx register and find its header row; raise ImportFileError if it cannot be imported."""
+def open_register(path: Path, *, fast: bool = True) -> RegisterFile:
+    """Open a CSV or .xlsx register and find its header row; raise ImportFileError if it cannot be imported.
+
+    fast lets cell_batches read the clean stretches of a CSV file with pyarrow (tests turn it off
+    to compare).
+    """
     path = Path(path)
     if not path.exists():
         raise ImportFileError(f"{path}: file not found")
@@ -275,14 +303,14 @@ def open_register(path: Path) -> RegisterFile:
         size = path.stat().st_size
         if path.suffix.lower() in EXCEL_SUFFIXES:
             return _open_xlsx(path, size)
-        return _open_csv(path, size)
+        return _open_csv(path, size, fast)
     except ImportFileError:
         raise
     except (OSError, UnicodeError, csv.Error) as exc:
         raise ImportFileError(f"{path}: cannot be read: {exc}") from exc
 
 
-def _open_csv(path: Path, size: int) -> RegisterFile:
+def _open_csv(path: Path, size: int, fast: bool) -> RegisterFile:
     binary = path.open("rb")
     try:
         head = binary.read(65536)
@@ -290,14 +318,60 @@ def _open_csv(path: Path, size: int) -> RegisterFile:
         encoding = _text_encoding(head)
         text = io.TextIOWrapper(binary, encoding=encoding, errors="vmitra-cp1252", newline="")
         fallback_start = _fallback_bytes[0]
-        reader = csv.reader(text, delimiter=_delimiter(head.decode(encoding, errors="replace")))
+        delimiter = _delimiter(head.decode(encoding, errors="replace"))
+        reader = csv.reader(text, delimiter=delimiter)
         rows = _csv_rows(reader)
         header_line, columns, width, ignored = _find_header(rows, path)
     except BaseException:
         binary.close()
         raise
-    return RegisterFile(path, columns, width, ignored, header_line, size, "csv", _rows=rows, _reader=reader,
-                        _close=text.close, _position=binary.tell, _fallback_start=fallback_start)  # fmt: skip
+    register = RegisterFile(path, columns, width, ignored, header_line, size, "csv", _rows=rows, _reader=reader,
+                            _close=text.close, _position=binary.tell, _fallback_start=fallback_start)  # fmt: skip
+    offset = _line_end(head, reader.line_num)
+    if not (fast and encoding == "utf-8-sig" and width > 1 and offset is not None):
+        return register
+    header_end = reader.line_num
+
+    def go_fast() -> FastCsv | None:
+        """pyarrow reads on from the header, unless the csv module has read past it already."""
+        register._go_fast = None
+        if reader.line_num != header_end:
+            return None
+        # The text wrapper is set aside unclosed; a new one starts where the csv module takes over.
+        # It has decoded ahead of the header: count again only what the header's bytes held.
+        text.detach()
+        register._fallback_start = _fallback_bytes[0] - _fallback_in(head[:offset])
+        register._close, register._reader, register._rows = binary.close, None, None
+        return FastCsv(binary, offset, header_end, delimiter, width, list(columns.values()))
+
+    def resume(at: int) -> Any:
+        binary.seek(at)
+        wrapper = io.TextIOWrapper(binary, encoding="utf-8", errors="vmitra-cp1252", newline="")
+        register._close = wrapper.close  # which also keeps it (and the file) open until then
+        return csv.reader(wrapper, delimiter=delimiter)
+
+    register._go_fast, register._resume = go_fast, resume
+    return register
+
+
+def _fallback_in(data: bytes) -> int:
+    """How many of these bytes are not UTF-8 (and would be read as cp1252)."""
+    before = _fallback_bytes[0]
+    data.decode("utf-8-sig", errors="vmitra-cp1252")
+    counted, _fallback_bytes[0] = _fallback_bytes[0] - before, before
+    return counted
+
+
+def _line_end(head: bytes, lines: int) -> int | None:
+    """The byte offset just after the first lines lines of head; None if head ends first or holds a lone "\r"."""
+    position = 0
+    for _ in range(lines):
+        position = head.find(b"\n", position) + 1
+        if position == 0:
+            return None
+    if head.count(b"\r", 0, position) != head.count(b"\r\n", 0, position):
+        return None
+    return position
 
 
 def _open_xlsx(path: Path, size: int) -> RegisterFile:
