@@ -6,7 +6,7 @@ used only when pyarrow's rows are provably the csv module's rows:
 
 * as many rows as lines, none of them with the wrong number of cells, so no quoted value
   spans two lines and the row on line k is the block's k-th row;
-* only "\\r\\n" or "\\n" line endings, valid UTF-8, no field past the csv module's size limit;
+* only "\\r\\n" or "\\n" line endings, valid UTF-8, no line past the csv module's field size limit;
 * no line break inside the block's last row (an unclosed quote there would go on into the
   next block for the csv module).
 
@@ -81,11 +81,16 @@ class FastCsv:
 
     def _parse(self, block: bytes) -> object | None:
         """The block's rows as a pyarrow table of strings, or None when the block is not clean."""
-        import pyarrow as pa  # here: only the import of a file needs it
-        import pyarrow.compute as pc
+        import numpy as np  # here: only the import of a file needs them
+        import pyarrow as pa
         import pyarrow.csv as pa_csv
 
-        lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n"))
+        lines = len(ends) + (0 if block.endswith(b"\n") else 1)
+        # No field is longer than its line: lines within the csv module's field limit are safe.
+        longest = int(np.diff(ends, prepend=-1, append=len(block)).max())
+        if longest > csv.field_size_limit():
+            return None
         if block.count(b"\r") != block.count(b"\r\n"):
             return None  # a lone "\r" ends a line for the csv module
         if not block.isascii():
@@ -105,16 +110,12 @@ class FastCsv:
                     invalid_row_handler=lambda row: invalid.append(row) or "skip",
                 ),
                 convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
+                memory_pool=pa.system_memory_pool(),  # malloc gives the blocks' memory back; mimalloc keeps it
             )
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
         if invalid or table.num_rows != lines:
             return None
-        limit = csv.field_size_limit()
-        for column in table.columns:
-            longest = pc.max(pc.binary_length(column)).as_py()
-            if longest is not None and longest > limit:
-                return None
         if lines and any("\n" in value or "\r" in value for value in table.slice(lines - 1).to_pylist()[0].values()):
             return None
         return table
