@@ -30,6 +30,7 @@ from storage.models import (
 )
 from storage.photo_store import PhotoStore
 from storage.repositories import OfficerRepository
+from tests.channels.telegram_fixtures import tg_report_by_ivrs
 from tests.conversation import jpeg_bytes
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.telegram_user import TelegramUser
@@ -117,12 +118,7 @@ async def register_and_start_report(ravi: TelegramUser) -> None:
     await ravi.press("I agree")
     await ravi.share_contact("+919876543210")
     await ravi.expect("you are registered")
-    await ravi.send("/report")
-    await ravi.press("Meter tampering")
-    await ravi.press("Yes, I know the IVRS")
-    await ravi.send("N3330008565")
-    await ravi.press("Yes, this one")
-    await ravi.expect("photos of the irregularity")
+    await tg_report_by_ivrs(ravi)
 
 
 async def seed_inspector(db: Database) -> int:

@@ -57,3 +57,13 @@ async def tg_register(user: TelegramUser, phone: str = "+919876543210") -> None:
     assert any(b.request_contact for b in user.reply_keyboard)
     await user.share_contact(phone, own=True)
     await user.expect("you are registered")
+
+
+async def tg_report_by_ivrs(user: TelegramUser, ivrs: str = "N3330008565") -> None:
+    """Starts a report of meter tampering by the consumer's IVRS and confirms the consumer, up to the photos."""
+    await user.send("/report")
+    await user.press("Meter tampering")
+    await user.press("Yes, I know the IVRS")
+    await user.send(ivrs)
+    await user.press("Yes, this one")
+    await user.expect("photos of the irregularity")

@@ -14,7 +14,15 @@ from bot.app import Runtime, build_runtime
 from bot.channels.telegram import COMMANDS, SECRET_HEADER, TelegramChannel
 from storage.models import Complaint, ComplaintPhoto
 from storage.repositories import InboxRepository
-from tests.channels.telegram_fixtures import TOKEN, bot_api, telegram, telegram_channel, tg_register, tg_user
+from tests.channels.telegram_fixtures import (
+    TOKEN,
+    bot_api,
+    telegram,
+    telegram_channel,
+    tg_register,
+    tg_report_by_ivrs,
+    tg_user,
+)
 from tests.conversation import jpeg_bytes
 from tests.fakes.bot_api import FakeBotApi
 from tests.fakes.telegram_user import TelegramUser
@@ -151,11 +159,7 @@ async def test_the_bot_restarted_half_way_resumes_the_report(bot_api: FakeBotApi
     await channel.start()
     ravi = TelegramUser(bot_api, 2002)
     await tg_register(ravi)
-    await ravi.send("/report")
-    await ravi.press("Meter tampering")
-    await ravi.press("Yes, I know the IVRS")
-    await ravi.send("N3330008565")
-    await ravi.press("Yes, this one")
+    await tg_report_by_ivrs(ravi)
     await ravi.send_photo(jpeg_bytes())
     await ravi.expect("Photo 1 of 5 received")
     await channel.stop()
@@ -192,11 +196,7 @@ async def test_a_photo_download_that_fails_once_is_tried_again(
 ) -> None:
     ravi = tg_user()
     await tg_register(ravi)
-    await ravi.send("/report")
-    await ravi.press("Meter tampering")
-    await ravi.press("Yes, I know the IVRS")
-    await ravi.send("N3330008565")
-    await ravi.press("Yes, this one")
+    await tg_report_by_ivrs(ravi)
     bot_api.fail_next("download")  # a Bad Gateway on the way to the file
     await ravi.send_photo(jpeg_bytes())
     await ravi.expect("Photo 1 of 5 received")  # not "could not be downloaded"
