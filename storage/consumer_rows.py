@@ -1,9 +1,10 @@
 """Reading a consumer register file: header mapping, encodings, and the rows as cells.
 
 Nothing here touches the database; storage/consumer_checks.py checks the rows this module
-reads, and storage/consumer_import.py writes them.
-A register is read one row at a time (CSV through the csv module, .xlsx through openpyxl in
-read-only mode), so memory stays flat however long the file is.
+reads, and storage/consumer_import.py writes them. A register is read a little at a time (CSV
+through pyarrow while its lines are clean, see storage/consumer_fast_csv.py, and through the csv
+module from the first block that is not; .xlsx through openpyxl in read-only mode), so memory
+stays flat however long the file is.
 """
 
 from __future__ import annotations
