@@ -20,7 +20,7 @@ from storage import geo
 from storage.consumer_batches import spatial_columns
 from storage.consumer_checks import _CANONICAL_IVRS
 from storage.consumer_rows import ImportFileError
-from storage.consumer_writers import SqliteWriter
+from storage.consumer_writers import PostgresWriter, SqliteWriter
 from storage.db import Database
 from storage.models import Consumer
 from storage.models.consumers import ConsumerCell
@@ -129,6 +129,37 @@ async def test_ids_run_on_through_a_duplicate_and_the_next_consumer_added_gets_a
     assert len(set(ids)) == 9 and added.id > max(ids)
     again = await run(db, write(tmp_path / "more.csv", *register_lines(3, start=100)))
     assert again.imported == 3 and await count(db) == 13
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.parametrize("locked", [False, True], ids=["stamp by default", "table locked: the stamp with each row"])
+async def test_postgresql_copy_takes_the_import_stamp_from_a_default_that_goes_away_again(
+    db: Database, tmp_path: Path, locked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chosen: list[bool] = []
+    set_default = PostgresWriter._set_stamp_default
+
+    async def spy(writer: PostgresWriter) -> bool:
+        chosen.append(await set_default(writer))
+        return chosen[-1]
+
+    monkeypatch.setattr(PostgresWriter, "_set_stamp_default", spy)
+    reader = await db.engine.connect()
+    try:
+        if locked:  # a reader in the middle of a long transaction: the default cannot be set in time
+            await reader.execute(text("LOCK TABLE consumers IN ACCESS SHARE MODE"))
+        report = await run(db, write(tmp_path / "register.csv", *register_lines(30)))
+    finally:
+        await reader.close()
+    assert report.imported == 30 and chosen == [not locked]
+    column = (
+        "SELECT column_default FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = 'consumers' AND column_name = 'updated_at'"
+    )
+    async with db.reader() as session:
+        stamps = set((await session.execute(text("SELECT updated_at FROM consumers"))).scalars())
+        assert (await session.execute(text(column))).scalar_one() is None
+    assert len(stamps) == 1
 
 
 async def test_importing_the_same_file_again_updates_every_row_and_adds_none(db: Database, tmp_path: Path) -> None:
