@@ -120,16 +120,14 @@ class RowChecker:
         in place, as check() does.
         """
         n = len(rows)
-        if not n:
-            return [], [[] for _ in COLUMNS], []
         width = self.width
-        if set(map(len, rows)) != {width}:
+        if n and set(map(len, rows)) != {width}:
             for cells in rows:
                 if len(cells) > width:
                     del cells[width:]
                 elif len(cells) < width:
                     cells.extend([""] * (width - len(cells)))
-        return self.check_columns(list(zip(*rows, strict=True)), n)  # transposed in C
+        return self.check_columns(list(zip(*rows, strict=True)), n)  # transposed in C (nothing, for no rows)
 
     def check_columns(
         self, cells_of: Sequence[Sequence[str] | None], n: int
@@ -138,6 +136,8 @@ class RowChecker:
         no Record takes."""
         import numpy as np  # here: only the import of a file needs it
 
+        if not n:
+            return [], [[] for _ in COLUMNS], []
         width = self.width
         doubt = np.zeros(n, dtype=bool)
         i_ivrs, i_name, i_address, i_district, i_category, i_load, i_lat, i_lon = self.indexes
