@@ -1,5 +1,8 @@
 """The database side of the register import: one batch writer per backend, on the raw driver.
 
+This module holds what both share, the SQLite writer and open_writer; the PostgreSQL writer is
+in storage/consumer_writer_postgres.py.
+
 SQLAlchemy builds the statements (the dialect's INSERT ... ON CONFLICT, the index DDL from the
 model), but rows go straight to the driver: on SQLite aiosqlite's executemany of multi-row
 INSERTs; on PostgreSQL asyncpg's binary COPY, straight into the table for new rows, or into a
@@ -16,19 +19,18 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from itertools import chain, repeat
+from itertools import chain
 from typing import Any
 
-from asyncpg.exceptions import LockNotAvailableError, UniqueViolationError
-from sqlalchemy import Column, MetaData, Table, bindparam, literal_column, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, literal_column
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConstraint, DropIndex
+from sqlalchemy.schema import CreateIndex, DropIndex
 
 from storage.consumer_batches import ROW_COLUMNS  # a writer's rows come as these columns; updated_at is the stamp
 from storage.db import Database
 from storage.models import Consumer
-from storage.models.consumers import CELL_ROW_SQL, SQLITE_CELL_TRIGGERS, ConsumerCell
+from storage.models.consumers import CELL_ROW_SQL, SQLITE_CELL_TRIGGERS
 
 # The import connection's own settings, put back when it returns to the pool: a bigger page
 # cache (SQLite's default is 2 MiB), WAL checkpoints (each one an fsync) every 64 MiB rather
@@ -46,16 +48,6 @@ CELL_RECOUNT = (
     f"GROUP BY {CELL_ROW_SQL}, cell ORDER BY {CELL_ROW_SQL}, cell",
 )
 _TABLE = Consumer.__table__
-_ID_SEQUENCE = "consumers_id_seq"  # PostgreSQL's name for the sequence of the serial consumers.id
-ID_BLOCK = 100_000  # ids a PostgreSQL import takes off the sequence at a time
-_CELLS_KEY = ConsumerCell.__table__.primary_key
-_STAGE = Table(
-    "vmitra_consumer_stage",
-    MetaData(),
-    *(Column(name, _TABLE.c[name].type) for name in ROW_COLUMNS),
-    schema="pg_temp",
-    prefixes=["TEMPORARY"],
-)
 
 
 class BatchWriter(ABC):
@@ -290,156 +282,6 @@ def _trigger_names(statements: tuple[str, ...]) -> list[str]:
     return [re.search(r"CREATE TRIGGER (\w+)", sql).group(1) for sql in statements]  # type: ignore[union-attr]
 
 
-class PostgresWriter(BatchWriter):
-    """Binary COPY per batch; each transaction commits without waiting for the disk (see begin)."""
-
-    async def open(self) -> None:
-        await super().open()
-        await self._execute(self._sql(CreateTable(_STAGE, if_not_exists=True)))
-        stamp = bindparam("stamp", type_=_TABLE.c.updated_at.type)
-        nothing, update = _insert_statements(
-            postgresql, lambda insert: insert.from_select((*ROW_COLUMNS, "updated_at"), select(*_STAGE.c, stamp))
-        )
-        self._insert_sql, self._upsert_sql = self._sql(nothing), self._sql(update)
-        self._transaction: Any = None
-        self._next_id: int | None = None  # the id of the next row COPY writes (see insert_new)
-        self._reserved_to = 0  # the last id taken off the sequence for COPY
-        self._stamp_by_default = await self._set_stamp_default()
-
-    async def _set_stamp_default(self) -> bool:
-        """Make this import's stamp the default of updated_at, so that COPY need not send it; False if locked out.
-
-        asyncpg's encoding of a timestamp costs more than a microsecond a row, half its work per
-        row. Changing the default takes the table's lock for a moment: a reader holding it longer
-        than a second leaves the stamp to be sent with every row instead.
-        """
-        literal = self.stamp_param.isoformat()
-        assert set(literal) <= set("0123456789-:.+T "), literal  # written into the SQL
-        try:
-            async with self.driver.transaction():
-                await self._execute("SET LOCAL lock_timeout = '1s'")
-                await self._execute(f"ALTER TABLE consumers ALTER COLUMN updated_at SET DEFAULT '{literal}'")
-        except LockNotAvailableError:
-            return False
-        return True
-
-    async def close(self) -> None:
-        await self._execute("DROP TABLE IF EXISTS pg_temp.vmitra_consumer_stage")
-        if self._stamp_by_default:
-            await self._execute("ALTER TABLE consumers ALTER COLUMN updated_at DROP DEFAULT")
-
-    async def _has_table(self, name: str) -> bool:
-        return bool((await self._fetch("SELECT to_regclass($1) IS NOT NULL", name))[0][0])
-
-    async def _suspend_cell_triggers(self) -> None:
-        await self._execute("ALTER TABLE consumers DISABLE TRIGGER USER")
-
-    async def _cell_triggers_off(self) -> bool:
-        sql = "SELECT 1 FROM pg_trigger WHERE tgrelid = 'consumers'::regclass AND NOT tgisinternal AND tgenabled = 'D'"
-        return bool(await self._fetch(sql))
-
-    async def _resume_cell_triggers(self) -> None:
-        await self._execute("ALTER TABLE consumers ENABLE TRIGGER USER")
-
-    async def restore(self) -> None:
-        rebuilding = self._indexes_dropped
-        if rebuilding:
-            await self._execute("SET maintenance_work_mem = '256MB'")
-        try:
-            await super().restore()
-        finally:
-            if rebuilding:
-                await self._execute("RESET maintenance_work_mem")
-        if rebuilding and self._has_cells:
-            await self._execute("VACUUM (ANALYZE) consumer_cells")  # recounted: see _indexes_built
-
-    async def _indexes_built(self, rebuilt: bool) -> None:
-        if rebuilt:
-            # After a bulk load: the visibility map lets the nearby search (and the recount) read
-            # the covering index alone, and the planner gets the new table's statistics.
-            await self._execute("VACUUM (ANALYZE) consumers")
-
-    async def _recount(self, *, bulk: bool) -> None:
-        # Count along ix_consumers_cell_vec (an index-only scan), not with a hash table over
-        # every consumer and a sort of the cells (several times slower at millions of rows).
-        await self._execute("SET LOCAL enable_hashagg TO off")
-        await self._execute("SET LOCAL enable_sort TO off")
-        if not bulk:
-            await super()._recount(bulk=bulk)
-            return
-        # After a bulk load (into a table that was empty) the counts are written afresh, as a
-        # table and then its key, which takes half as long as keeping the key row by row. Until
-        # this transaction commits, the nearby search waits for consumer_cells.
-        await self._execute("TRUNCATE consumer_cells")
-        await self._execute(self._sql(DropConstraint(_CELLS_KEY)))
-        await self._execute(CELL_RECOUNT[1])
-        # (isolate_from_table=False: the model must still create the key with its table.)
-        await self._execute(self._sql(AddConstraint(_CELLS_KEY, isolate_from_table=False)))
-
-    async def _fetch(self, sql: str, *params: Any) -> list[tuple]:
-        return [tuple(record) for record in await self.driver.fetch(sql, *params)]
-
-    async def _execute(self, sql: str, *params: Any) -> None:
-        await self.driver.execute(sql, *params)
-
-    async def begin(self) -> None:
-        self._transaction = self.driver.transaction()
-        await self._transaction.start()
-        # Losing the last commits in a server crash is harmless here: the import can simply be re-run.
-        await self._execute("SET LOCAL synchronous_commit TO OFF")
-
-    async def commit(self) -> None:
-        transaction, self._transaction = self._transaction, None
-        await transaction.commit()
-
-    async def rollback(self) -> None:
-        transaction, self._transaction = self._transaction, None
-        if transaction is not None:
-            await transaction.rollback()
-
-    async def _stage(self, columns: list[list[Any]]) -> None:
-        await self._execute("TRUNCATE pg_temp.vmitra_consumer_stage")
-        await self.driver.copy_records_to_table(
-            "vmitra_consumer_stage", schema_name="pg_temp", records=zip(*columns, strict=True), columns=ROW_COLUMNS
-        )
-
-    async def insert_new(self, columns: list[list[Any]]) -> set[str]:
-        # COPY straight into the table is twice as fast as going through the staging table; a
-        # duplicate IVRS makes it fail, and then (rarely) the batch takes the staging path.
-        # The ids come from here, from blocks taken off the sequence (which always stays ahead of
-        # them): the sequence's default would cost the server a third of its time per row.
-        if self._next_id is None:
-            self._next_id = self._reserved_to = (await self._fetch(f"SELECT nextval('{_ID_SEQUENCE}')"))[0][0]
-        first, count = self._next_id, len(columns[0])
-        if first + count - 1 > self._reserved_to:
-            self._reserved_to = first + count - 1 + ID_BLOCK
-            await self._execute(f"SELECT setval('{_ID_SEQUENCE}', $1)", self._reserved_to)
-        try:
-            async with self.driver.transaction():  # a savepoint inside the import's transaction
-                stamp = () if self._stamp_by_default else (repeat(self.stamp_param),)
-                await self.driver.copy_records_to_table(
-                    "consumers",
-                    records=zip(range(first, first + count), *columns, *stamp, strict=False),  # repeat() is endless
-                    columns=("id", *ROW_COLUMNS) if self._stamp_by_default else ("id", *ROW_COLUMNS, "updated_at"),
-                )
-            self._next_id = first + count
-            return set()
-        except UniqueViolationError:
-            self._next_id = None  # the staging path takes its ids from the sequence
-            await self._stage(columns)
-            inserted = await self._fetch(self._insert_sql + " RETURNING ivrs", self.stamp_param)
-            return set(columns[0]) - {key for (key,) in inserted}
-
-    async def upsert(self, columns: list[list[Any]]) -> None:
-        await self._stage(columns)
-        await self._execute(self._upsert_sql, self.stamp_param)
-
-    async def stored(self, ivrs: list[str]) -> dict[str, bool]:
-        sql = "SELECT ivrs, updated_at = $1 FROM consumers WHERE ivrs = ANY($2::varchar[])"
-        return {key: bool(mine) for key, mine in await self._fetch(sql, self.stamp_param, ivrs)}
-
-
-
 @asynccontextmanager
 async def open_writer(db: Database, stamp: datetime) -> AsyncIterator[BatchWriter]:
     """A batch writer on a connection of its own, for one import stamped with the given time."""
@@ -447,7 +289,12 @@ async def open_writer(db: Database, stamp: datetime) -> AsyncIterator[BatchWrite
         raw = await conn.get_raw_connection()
         dialect = conn.dialect
         stamp_param = _TABLE.c.updated_at.type.bind_processor(dialect)(stamp)
-        writer_class = SqliteWriter if db.dialect == "sqlite" else PostgresWriter
+        if db.dialect == "sqlite":
+            writer_class: type[BatchWriter] = SqliteWriter
+        else:
+            from storage.consumer_writer_postgres import PostgresWriter  # beside this module, which it builds on
+
+            writer_class = PostgresWriter
         writer = writer_class(raw.driver_connection, dialect, stamp_param)
         await writer.open()
         try:

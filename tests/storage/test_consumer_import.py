@@ -20,7 +20,8 @@ from storage import geo
 from storage.consumer_batches import spatial_columns
 from storage.consumer_checks import _CANONICAL_IVRS
 from storage.consumer_rows import ImportFileError
-from storage.consumer_writers import PostgresWriter, SqliteWriter
+from storage.consumer_writer_postgres import PostgresWriter
+from storage.consumer_writers import SqliteWriter
 from storage.db import Database
 from storage.models import Consumer
 from storage.models.consumers import ConsumerCell
