@@ -45,7 +45,8 @@ class PostgresWriter(BatchWriter):
         self._transaction: Any = None
         self._next_id: int | None = None  # the id of the next row COPY writes (see insert_new)
         self._reserved_to = 0  # the last id taken off the sequence for COPY
-        self._stamp_by_default = await self._set_stamp_default()
+        # Only new rows are copied straight into the table; an upsert passes the stamp once per batch.
+        self._stamp_by_default = self.fresh and await self._set_stamp_default()
 
     async def _set_stamp_default(self) -> bool:
         """Make this import's stamp the default of updated_at, so that COPY need not send it; False if locked out.
