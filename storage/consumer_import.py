@@ -12,7 +12,8 @@ updated, this stamp means an earlier row of this same import had that IVRS. Such
 duplicate: the first row is kept, and the later one is skipped and reported. Into a table
 that was empty when the import began that query is not needed (everything stored came from
 this import), so a batch is inserted with ON CONFLICT DO NOTHING and only a batch that lost
-rows is looked at again.
+rows is looked at again. A PostgreSQL bulk load checks the IVRS only at the end, and the rows
+it then drops are reported by the file and line their ids came from (storage/consumer_origins.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tqdm import tqdm
 
 from bot.config import BoundingBox
 from storage.consumer_batches import ParsedBatch, parsed_batches
+from storage.consumer_origins import RowOrigins
 from storage.consumer_rows import ImportFileError, SkippedRow, open_register
 from storage.consumer_writers import BatchWriter, open_writer
 from storage.db import Database
@@ -115,6 +117,7 @@ class _Importer:
         if self.skipped_csv is not None:
             self.skipped_csv.writerow(["file", "line", "ivrs", "reason"])
         self.rows_in_transaction = 0
+        self.origins = RowOrigins()  # of the rows written while the writer defers the IVRS key
 
     def skip(self, row: SkippedRow) -> None:
         self.report.skip(row)
@@ -161,6 +164,8 @@ class _Importer:
 
     async def _insert_fresh(self, file: str, lines: list[int], columns: list[list[Any]]) -> None:
         stored_before = await self.writer.insert_new(columns)
+        if self.writer.keys_deferred and self.writer.last_ids is not None:
+            self.origins.add(self.writer.last_ids, file, lines)
         self.report.imported += len(lines) - len(stored_before)
         if stored_before:
             for line, key in zip(lines, columns[0], strict=True):
@@ -189,13 +194,37 @@ class _Importer:
             await self.writer.upsert(columns)
 
 
+    def report_dropped_duplicates(self) -> None:
+        """Report the rows the writer deleted at the end because an earlier row had their IVRS too."""
+        unknown = 0
+        for row_id, kept_id, ivrs in self.writer.dropped_duplicates:
+            origin = self.origins.find(row_id)
+            if origin is None:  # left by an earlier import that did not finish
+                unknown += 1
+                continue
+            file, line = origin
+            first_file, first_line = self.origins.find(kept_id) or (file, None)
+            self.report.imported -= 1
+            self.skip(SkippedRow(line, _duplicate_reason(first_line, first_file, file), ivrs, file))
+        if unknown:
+            self.report.notes.append(
+                f"{unknown} consumers stored twice by an import that did not finish were deleted "
+                "(the first of each IVRS is kept)"
+            )
+
+
 def _take(columns: list[list[Any]], indexes: list[int]) -> list[list[Any]]:
     """The rows at indexes, as columns."""
     return [[column[index] for index in indexes] for column in columns]
 
 
-def _duplicate_reason(first_line: int | None) -> str:
-    where = f"line {first_line} has" if first_line is not None else "an earlier row of this import has"
+def _duplicate_reason(first_line: int | None, first_file: str = "", file: str = "") -> str:
+    if first_line is None:
+        where = "an earlier row of this import has"
+    elif first_file != file:
+        where = f"line {first_line} of {Path(first_file).name} has"
+    else:
+        where = f"line {first_line} has"
     return f"duplicate IVRS: {where} it too (the first row is kept)"
 
 
@@ -247,6 +276,7 @@ async def import_records(
         finally:
             bar.close()
             await writer.restore()
+        importer.report_dropped_duplicates()
     report.seconds += time.perf_counter() - started
     return report
 

@@ -58,6 +58,12 @@ class BatchWriter(ABC):
         self.dialect = dialect
         self.stamp_param = stamp_param  # this import's updated_at, as the driver stores it
         self.fresh = False  # the table was empty when the import started
+        # A writer may leave the IVRS key to be checked when the load is over (see restore). Then
+        # last_ids are the ids given to the rows of the last insert_new, in order, and restore
+        # lists the rows it had to delete as (id, id of the row kept, IVRS).
+        self.keys_deferred = False
+        self.last_ids: range | None = None
+        self.dropped_duplicates: list[tuple[int, int, str]] = []
         self._indexes_dropped = False
         self._has_cells = False
 
@@ -84,7 +90,7 @@ class BatchWriter(ABC):
             await self.restore()
 
     async def restore(self) -> None:
-        """Create missing secondary indexes; turn the cell-count triggers back on and recount, if they were off."""
+        """Create missing keys and secondary indexes; turn the cell-count triggers back on (and recount) if off."""
         for index in _TABLE.indexes:
             await self._execute(self._sql(CreateIndex(index, if_not_exists=True)))
         bulk = self._indexes_dropped

@@ -306,8 +306,9 @@ async def test_an_empty_table_takes_the_insert_path_with_the_same_result_as_the_
         await drop_database(other, _)
     assert (fresh.imported, fresh.updated, fresh.rows_read) == (upserted.imported, upserted.updated, upserted.rows_read)
     assert fresh.imported == 41 and fresh.updated == 0
-    assert [(row.line, row.reason, row.ivrs) for row in fresh.skipped] == [
-        (row.line, row.reason, row.ivrs) for row in upserted.skipped
+    # (The reasons may differ: a PostgreSQL bulk load can name the line of the row it kept.)
+    assert [(row.line, row.kind, row.ivrs) for row in fresh.skipped] == [
+        (row.line, row.kind, row.ivrs) for row in upserted.skipped
     ]
     assert [(row.line, row.kind) for row in fresh.skipped] == [
         (42, "duplicate IVRS"),
