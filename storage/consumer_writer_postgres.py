@@ -7,6 +7,7 @@ share is in storage/consumer_writers.py.
 
 from __future__ import annotations
 
+import logging
 from itertools import repeat
 from typing import Any
 
@@ -20,6 +21,10 @@ from storage.consumer_writers import _TABLE, CELL_RECOUNT, BatchWriter, _insert_
 from storage.models import Base
 from storage.models.consumers import ConsumerCell
 
+log = logging.getLogger(__name__)
+# One import at a time per consumers table: a second one would repair, mid-load, the keys and
+# indexes a bulk load has dropped. The lock's key is the table's oid (no other advisory lock is used).
+_IMPORT_LOCK = "'consumers'::regclass::oid::bigint"
 _ID_SEQUENCE = "consumers_id_seq"  # PostgreSQL's name for the sequence of the serial consumers.id
 ID_BLOCK = 100_000  # ids a PostgreSQL import takes off the sequence at a time
 _CELLS_KEY = ConsumerCell.__table__.primary_key
@@ -53,6 +58,16 @@ class PostgresWriter(BatchWriter):
     """Binary COPY per batch; each transaction commits without waiting for the disk (see begin)."""
 
     async def open(self) -> None:
+        if not (await self._fetch(f"SELECT pg_try_advisory_lock({_IMPORT_LOCK})"))[0][0]:
+            log.warning("Another import of the consumer register is running; this one starts when it ends.")
+            await self._execute(f"SELECT pg_advisory_lock({_IMPORT_LOCK})")
+        try:
+            await self._open()
+        except BaseException:
+            await self._execute(f"SELECT pg_advisory_unlock({_IMPORT_LOCK})")
+            raise
+
+    async def _open(self) -> None:
         await super().open()
         await self._execute(self._sql(CreateTable(_STAGE, if_not_exists=True)))
         stamp = bindparam("stamp", type_=_TABLE.c.updated_at.type)
@@ -84,9 +99,12 @@ class PostgresWriter(BatchWriter):
         return True
 
     async def close(self) -> None:
-        await self._execute("DROP TABLE IF EXISTS pg_temp.vmitra_consumer_stage")
-        if self._stamp_by_default:
-            await self._execute("ALTER TABLE consumers ALTER COLUMN updated_at DROP DEFAULT")
+        try:
+            await self._execute("DROP TABLE IF EXISTS pg_temp.vmitra_consumer_stage")
+            if self._stamp_by_default:
+                await self._execute("ALTER TABLE consumers ALTER COLUMN updated_at DROP DEFAULT")
+        finally:
+            await self._execute(f"SELECT pg_advisory_unlock({_IMPORT_LOCK})")
 
     async def _has_table(self, name: str) -> bool:
         return bool((await self._fetch("SELECT to_regclass($1) IS NOT NULL", name))[0][0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,38 @@ async def test_an_import_puts_back_the_keys_a_killed_bulk_load_left_out_keeping_
         pointed_at = (await session.execute(text("SELECT consumer_id FROM complaints"))).scalar_one()
     assert pointed_at == first.id  # the complaint follows its consumer's IVRS to the row kept
     assert await count(db) == 7
+
+
+async def test_a_second_import_waits_until_the_first_one_has_put_its_keys_back(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    started, go_on = asyncio.Event(), asyncio.Event()
+    insert_new = PostgresWriter.insert_new
+
+    async def held_up_once(writer: PostgresWriter, columns: list[list]) -> set[str]:
+        if not started.is_set():
+            started.set()
+            await go_on.wait()
+        return await insert_new(writer, columns)
+
+    monkeypatch.setattr(PostgresWriter, "insert_new", held_up_once)
+    bulk = asyncio.create_task(
+        run(db, write(tmp_path / "bulk.csv", *register_lines(40)), batch_size=5, rebuild_indexes=True)
+    )
+    await started.wait()
+    second = asyncio.create_task(run(db, write(tmp_path / "more.csv", *register_lines(3, start=30))))
+    waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    for _ in range(100):
+        async with db.reader() as session:
+            if (await session.execute(text(waiting))).scalar_one():
+                break
+        await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the second import never waited for the lock")
+    assert not second.done() and await constraint_names(db) == set()  # the bulk load's keys are still off
+    assert "Another import of the consumer register is running" in caplog.text
+    go_on.set()
+    first_report, second_report = await bulk, await second
+    assert first_report.indexes_rebuilt and first_report.imported == 40
+    assert (second_report.imported, second_report.updated) == (0, 3)  # rows 30 to 32 were there by then
+    assert await constraint_names(db) == KEY_NAMES and await count(db) == 40
