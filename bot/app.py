@@ -14,6 +14,7 @@ from bot.rewards.payouts import provider_for
 from bot.rewards.watch import RewardWatch
 from bot.service_area import APPROXIMATE_WARNING, ServiceArea, service_area_for
 from bot.sla import SlaWatch
+from storage.consumer_import import repair_register
 from storage.db import Database
 from storage.photo_store import PhotoStore
 
@@ -78,6 +79,7 @@ async def build_runtime(settings: Settings, db: Database | None = None) -> Runti
     if db is None:
         db = Database(settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size)
         await db.upgrade()
+        await repair_register(db)  # after an import that was killed half way
     store = photo_store_for(settings)
     engine = DialogEngine(db, settings, store, handlers.route)
     notifier = notifier_for(settings, db)

@@ -19,6 +19,7 @@ it then drops are reported by the file and line their ids came from (storage/con
 from __future__ import annotations
 
 import csv
+import logging
 import sys
 import time
 from collections import Counter
@@ -35,14 +36,15 @@ from bot.config import BoundingBox
 from storage.consumer_batches import ParsedBatch, parsed_batches
 from storage.consumer_origins import RowOrigins
 from storage.consumer_rows import ImportFileError, SkippedRow, open_register
-from storage.consumer_writers import BatchWriter, open_writer
+from storage.consumer_writers import BatchWriter, ImportRunning, open_writer
 from storage.db import Database
 
 if TYPE_CHECKING:
     from bot.service_area import ServiceArea
 
-__all__ = ["ImportFileError", "ImportReport", "SkippedRow", "import_consumers", "import_records"]
+__all__ = ["ImportFileError", "ImportReport", "SkippedRow", "import_consumers", "import_records", "repair_register"]
 
+log = logging.getLogger(__name__)
 MAX_SKIPPED_KEPT = 100_000  # skipped rows kept in ImportReport.skipped; skipped_csv gets all of them
 COMMIT_ROWS = 50_000  # rows per transaction: short enough that the bot's own writes never wait long
 BULK_ROWS = 100_000  # an import this large into an empty table builds its secondary indexes last
@@ -323,3 +325,22 @@ async def import_consumers(
     report.skipped.sort(key=lambda row: (order.get(row.file, 0), row.line))
     report.seconds = time.perf_counter() - started
     return report
+
+
+async def repair_register(db: Database) -> bool:
+    """Put back what a killed bulk load left out (keys, indexes, cell counts); False if an import is running now.
+
+    Run at start-up: until then the bot would find consumers by a full scan. A running import
+    puts everything back itself when it ends.
+    """
+    try:
+        async with open_writer(db, datetime.now(UTC), wait=False) as writer:
+            await writer.prepare(bulk=False)
+    except ImportRunning:
+        return False
+    if writer.dropped_duplicates:
+        log.warning(
+            "Deleted %d consumers stored twice by an import that did not finish (the first of each IVRS is kept)",
+            len(writer.dropped_duplicates),
+        )
+    return True

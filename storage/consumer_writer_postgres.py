@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import AddConstraint, Constraint, CreateTable, DropConstraint
 
 from storage.consumer_batches import ROW_COLUMNS
-from storage.consumer_writers import _TABLE, CELL_RECOUNT, BatchWriter, _insert_statements
+from storage.consumer_writers import _TABLE, CELL_RECOUNT, BatchWriter, ImportRunning, _insert_statements
 from storage.models import Base
 from storage.models.consumers import ConsumerCell
 
@@ -57,18 +57,20 @@ _STAGE = Table(
 class PostgresWriter(BatchWriter):
     """Binary COPY per batch; each transaction commits without waiting for the disk (see begin)."""
 
-    async def open(self) -> None:
+    async def open(self, *, wait: bool = True) -> None:
         if not (await self._fetch(f"SELECT pg_try_advisory_lock({_IMPORT_LOCK})"))[0][0]:
+            if not wait:
+                raise ImportRunning("another import of the consumer register is running")
             log.warning("Another import of the consumer register is running; this one starts when it ends.")
             await self._execute(f"SELECT pg_advisory_lock({_IMPORT_LOCK})")
         try:
-            await self._open()
+            await self._open(wait)
         except BaseException:
             await self._execute(f"SELECT pg_advisory_unlock({_IMPORT_LOCK})")
             raise
 
-    async def _open(self) -> None:
-        await super().open()
+    async def _open(self, wait: bool) -> None:
+        await super().open(wait=wait)
         await self._execute(self._sql(CreateTable(_STAGE, if_not_exists=True)))
         stamp = bindparam("stamp", type_=_TABLE.c.updated_at.type)
         nothing, update = _insert_statements(
@@ -149,6 +151,8 @@ class PostgresWriter(BatchWriter):
 
     async def _add_keys(self, missing: set[str]) -> None:
         """Add the keys a bulk load dropped (or a killed one left out), deleting later rows of an IVRS stored twice."""
+        if missing and not self.keys_deferred:
+            log.warning("Adding back %s, left out by a bulk load of the consumer register", ", ".join(sorted(missing)))
         for key in _KEYS:
             if key.name not in missing:
                 continue

@@ -50,6 +50,10 @@ CELL_RECOUNT = (
 _TABLE = Consumer.__table__
 
 
+class ImportRunning(Exception):
+    """Another import of the consumer register holds the table (PostgreSQL), and the caller chose not to wait."""
+
+
 class BatchWriter(ABC):
     """Writes batches of rows into the consumers table, given as columns (one list per name in ROW_COLUMNS)."""
 
@@ -70,7 +74,8 @@ class BatchWriter(ABC):
     def _sql(self, statement: Any) -> str:
         return str(statement.compile(dialect=self.dialect))
 
-    async def open(self) -> None:
+    async def open(self, *, wait: bool = True) -> None:
+        """Get ready to write (wait: for another import to end, where imports take turns; else ImportRunning)."""
         self.fresh = not await self._fetch("SELECT 1 FROM consumers LIMIT 1")
 
     async def prepare(self, *, bulk: bool) -> None:
@@ -206,8 +211,8 @@ class SqliteWriter(BatchWriter):
         for sql in await self._missing_triggers():
             await self._execute(sql)
 
-    async def open(self) -> None:
-        await super().open()
+    async def open(self, *, wait: bool = True) -> None:
+        await super().open(wait=wait)
         self._saved_pragmas = {name: (await self._fetch(f"PRAGMA {name}"))[0][0] for name in SQLITE_IMPORT_PRAGMAS}
         for name, value in SQLITE_IMPORT_PRAGMAS.items():
             await self._execute(f"PRAGMA {name} = {int(value)}")
@@ -289,8 +294,8 @@ def _trigger_names(statements: tuple[str, ...]) -> list[str]:
 
 
 @asynccontextmanager
-async def open_writer(db: Database, stamp: datetime) -> AsyncIterator[BatchWriter]:
-    """A batch writer on a connection of its own, for one import stamped with the given time."""
+async def open_writer(db: Database, stamp: datetime, *, wait: bool = True) -> AsyncIterator[BatchWriter]:
+    """A batch writer on a connection of its own, for one import stamped with the given time (wait: see open)."""
     async with db.engine.connect() as conn:
         raw = await conn.get_raw_connection()
         dialect = conn.dialect
@@ -302,7 +307,7 @@ async def open_writer(db: Database, stamp: datetime) -> AsyncIterator[BatchWrite
 
             writer_class = PostgresWriter
         writer = writer_class(raw.driver_connection, dialect, stamp_param)
-        await writer.open()
+        await writer.open(wait=wait)
         try:
             yield writer
         finally:

@@ -19,6 +19,7 @@ from sqlalchemy.schema import CreateTable
 from storage import geo
 from storage.consumer_batches import spatial_columns
 from storage.consumer_checks import _CANONICAL_IVRS
+from storage.consumer_import import repair_register
 from storage.consumer_rows import ImportFileError
 from storage.consumer_writer_postgres import PostgresWriter
 from storage.consumer_writers import SqliteWriter
@@ -255,7 +256,8 @@ async def test_cell_counts_stay_right_through_bulk_loads_and_updates(db: Databas
     assert kept[geo.cell_of(23.84, 78.74)] == 20
 
 
-async def test_an_import_repairs_what_a_killed_bulk_load_left(db: Database, tmp_path: Path) -> None:
+@pytest.mark.parametrize("repaired_by", ["an import", "the bot's start-up"])
+async def test_what_a_killed_bulk_load_left_is_repaired(db: Database, tmp_path: Path, repaired_by: str) -> None:
     await run(db, write(tmp_path / "first.csv", *register_lines(40)))
     sqlite = db.dialect == "sqlite"
     off = "DROP TRIGGER consumers_cells_insert" if sqlite else "ALTER TABLE consumers DISABLE TRIGGER USER"
@@ -263,6 +265,11 @@ async def test_an_import_repairs_what_a_killed_bulk_load_left(db: Database, tmp_
         await session.execute(text(off))
         await session.execute(text("DROP INDEX ix_consumers_cell_vec"))
         await session.execute(text("INSERT INTO consumers (ivrs, cell, updated_at) VALUES ('X1', 7, '2026-01-01')"))
+    if repaired_by == "the bot's start-up":
+        assert await repair_register(db)
+        kept, counted = await cell_counts(db)
+        assert kept == counted and kept[7] == 1 and sum(kept.values()) == 41
+        assert "ix_consumers_cell_vec" in await index_names(db)
     await run(db, write(tmp_path / "more.csv", *register_lines(5, start=40)))
     kept, counted = await cell_counts(db)
     assert kept == counted and kept[7] == 1 and sum(kept.values()) == 46

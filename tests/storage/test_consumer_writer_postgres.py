@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from storage.consumer_writer_postgres import _KEYS, PostgresWriter
+from storage.consumer_import import repair_register
+from storage.consumer_writer_postgres import _IMPORT_LOCK, _KEYS, PostgresWriter
 from storage.db import Database
 from storage.models import Complaint, Consumer
 from tests.storage.register_files import HEADER, count, register_lines, run, stored, write
@@ -104,11 +105,10 @@ async def test_a_bulk_load_that_fails_half_way_still_puts_the_keys_back(
     assert await count(db) == 0  # the load's one transaction was rolled back
 
 
-async def test_an_import_puts_back_the_keys_a_killed_bulk_load_left_out_keeping_the_first_of_each_ivrs(
-    db: Database, tmp_path: Path
-) -> None:
+async def kill_a_bulk_load_after_it_stored_an_ivrs_twice(db: Database, tmp_path: Path) -> None:
+    """Five consumers, then the keys dropped and N0000000001 stored again (id 900), with a complaint about that row."""
     await run(db, write(tmp_path / "first.csv", *register_lines(5)))
-    async with db.transaction() as session:  # as if a bulk load had been killed after some commits
+    async with db.transaction() as session:
         for name, table in (("fk_complaints_consumer_id_consumers", "complaints"), ("uq_consumers_ivrs", "consumers")):
             await session.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {name}"))
         await session.execute(text("ALTER TABLE consumers DROP CONSTRAINT pk_consumers"))
@@ -117,6 +117,12 @@ async def test_an_import_puts_back_the_keys_a_killed_bulk_load_left_out_keeping_
         )
         session.add(Complaint(category="hooking", consumer_id=900, channel="web"))
     assert await constraint_names(db) == set()
+
+
+async def test_an_import_puts_back_the_keys_a_killed_bulk_load_left_out_keeping_the_first_of_each_ivrs(
+    db: Database, tmp_path: Path
+) -> None:
+    await kill_a_bulk_load_after_it_stored_an_ivrs_twice(db, tmp_path)
     report = await run(db, write(tmp_path / "more.csv", *register_lines(2, start=40)))
     assert (report.imported, report.skipped_total) == (2, 0)
     assert report.notes == [
@@ -164,3 +170,22 @@ async def test_a_second_import_waits_until_the_first_one_has_put_its_keys_back(
     assert first_report.indexes_rebuilt and first_report.imported == 40
     assert (second_report.imported, second_report.updated) == (0, 3)  # rows 30 to 32 were there by then
     assert await constraint_names(db) == KEY_NAMES and await count(db) == 40
+
+
+async def test_the_bots_start_up_puts_back_the_keys_unless_an_import_is_running(
+    db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    await kill_a_bulk_load_after_it_stored_an_ivrs_twice(db, tmp_path)
+    async with db.engine.connect() as importing:  # another process's import holds the lock
+        await importing.execute(text(f"SELECT pg_advisory_lock({_IMPORT_LOCK})"))
+        assert not await repair_register(db)
+        assert await constraint_names(db) == set() and await count(db) == 6
+        await importing.execute(text(f"SELECT pg_advisory_unlock({_IMPORT_LOCK})"))
+    assert await repair_register(db)
+    assert await constraint_names(db) == KEY_NAMES and await count(db) == 5
+    assert "Adding back fk_complaints_consumer_id_consumers, pk_consumers, uq_consumers_ivrs" in caplog.text
+    assert "Deleted 1 consumers stored twice by an import that did not finish" in caplog.text
+    first = await stored(db, "N0000000001")
+    assert first is not None and first.name == "Ramesh Patel 1"
+    async with db.reader() as session:
+        assert (await session.execute(text("SELECT consumer_id FROM complaints"))).scalar_one() == first.id
