@@ -195,7 +195,6 @@ class _Importer:
         if columns[0]:
             await self.writer.upsert(columns)
 
-
     def report_dropped_duplicates(self) -> None:
         """Report the rows the writer deleted at the end because an earlier row had their IVRS too."""
         unknown = 0
