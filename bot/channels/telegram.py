@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +21,10 @@ from bot.i18n import LANGUAGES, translate
 from bot.notifier import DeliveryDeferred, DeliveryFailed
 
 log = logging.getLogger(__name__)
+# PTB reads this whenever a time period is accessed: with it, RetryAfter.retry_after is a
+# timedelta (the type of PTB's next major version, which _seconds reads), and PTB no longer
+# warns about that change each time flood control is hit. An operator's own setting stands.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 COMMANDS = ("start", "report", "nearby", "status", "stats", "bank", "language", "mydata", "deleteme", "cancel", "help")
