@@ -26,7 +26,7 @@ from storage import geo
 from storage.db import Database
 from storage.models import Base, Consumer
 from storage.models.consumers import ConsumerCell
-from storage.repositories.consumers import ConsumerRepository, NearbyPage
+from storage.repositories.consumers import ConsumerRepository, NearbyPage, nearby_parameters
 from tests.conftest import drop_database, make_database
 
 EPS_M = 1e-6
@@ -159,6 +159,26 @@ def check_answer(pages: list[NearbyPage], consumers: list, lat: float, lon: floa
         assert page.has_previous == (number > 0)
         assert page.has_next == ((number + 1) * size < total)
         assert len(page.items) == (min(size, total - number * size) if number * size < total else 0)
+
+
+@given(
+    st.floats(-89.9, 89.9),
+    st.floats(-180.0, 180.0),
+    st.floats(1.0, 5000.0),
+    st.floats(0.0, 2 * math.pi),
+    st.floats(-1e-3, 1e-3),
+)
+def test_the_dot_product_decides_as_the_chord_would_beyond_its_margin(
+    lat: float, lon: float, radius: float, bearing: float, off_edge: float
+) -> None:
+    """The search's edge test (the dot product, the chord² near the threshold) decides as the chord² alone."""
+    point = offset(lat, lon, (radius + off_edge) * math.cos(bearing), (radius + off_edge) * math.sin(bearing))
+    x, y, z = geo.unit_vector(lat, lon)
+    ux, uy, uz = geo.unit_vector(*point)
+    p = nearby_parameters(lat, lon, radius, 10)
+    dot = ux * x + uy * y + uz * z  # in the order SQL evaluates them
+    chord2 = (ux - x) * (ux - x) + (uy - y) * (uy - y) + (uz - z) * (uz - z)
+    assert (dot >= p["dot_in"] or (dot >= p["dot_out"] and chord2 <= p["chord2"])) == (chord2 <= p["chord2"])
 
 
 async def counts_match(db: Database) -> None:
