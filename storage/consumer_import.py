@@ -334,7 +334,7 @@ async def repair_register(db: Database) -> bool:
     """
     try:
         async with open_writer(db, datetime.now(UTC), wait=False) as writer:
-            await writer.prepare(bulk=False)
+            await writer.repair()
     except ImportRunning:
         return False
     if writer.dropped_duplicates:

@@ -14,6 +14,7 @@ from typing import Any
 from asyncpg.exceptions import LockNotAvailableError, UniqueViolationError
 from sqlalchemy import Column, MetaData, Table, UniqueConstraint, bindparam, select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import AddConstraint, Constraint, CreateTable, DropConstraint
 
 from storage.consumer_batches import ROW_COLUMNS
@@ -57,6 +58,10 @@ _STAGE = Table(
 class PostgresWriter(BatchWriter):
     """Binary COPY per batch; each transaction commits without waiting for the disk (see begin)."""
 
+    def __init__(self, driver: Any, dialect: Dialect, stamp_param: object) -> None:
+        super().__init__(driver, dialect, stamp_param)
+        self._stamp_by_default = False  # see _set_stamp_default; undone by close
+
     async def open(self, *, wait: bool = True) -> None:
         if not (await self._fetch(f"SELECT pg_try_advisory_lock({_IMPORT_LOCK})"))[0][0]:
             if not wait:
@@ -64,13 +69,12 @@ class PostgresWriter(BatchWriter):
             log.warning("Another import of the consumer register is running; this one starts when it ends.")
             await self._execute(f"SELECT pg_advisory_lock({_IMPORT_LOCK})")
         try:
-            await self._open(wait)
+            await super().open(wait=wait)
         except BaseException:
             await self._execute(f"SELECT pg_advisory_unlock({_IMPORT_LOCK})")
             raise
 
-    async def _open(self, wait: bool) -> None:
-        await super().open(wait=wait)
+    async def _get_ready(self) -> None:
         await self._execute(self._sql(CreateTable(_STAGE, if_not_exists=True)))
         stamp = bindparam("stamp", type_=_TABLE.c.updated_at.type)
         nothing, update = _insert_statements(

@@ -75,24 +75,33 @@ class BatchWriter(ABC):
         return str(statement.compile(dialect=self.dialect))
 
     async def open(self, *, wait: bool = True) -> None:
-        """Get ready to write (wait: for another import to end, where imports take turns; else ImportRunning)."""
+        """Take the table (wait: for another import to end, where imports take turns; else ImportRunning)."""
         self.fresh = not await self._fetch("SELECT 1 FROM consumers LIMIT 1")
 
     async def prepare(self, *, bulk: bool) -> None:
-        """For a bulk load drop what is faster built once at the end; otherwise repair what a killed one left.
+        """Get ready to import; for a bulk load drop what is faster built once at the end, otherwise repair.
 
         That is the secondary indexes, and the triggers that keep consumer_cells (the per-cell
         counts of the nearby search), which cost about one upsert per row written.
         """
+        await self._get_ready()
+        if not bulk:
+            await self.repair()
+            return
         self._has_cells = await self._has_table("consumer_cells")
-        if bulk:
-            for index in _TABLE.indexes:
-                await self._execute(self._sql(DropIndex(index, if_exists=True)))
-            self._indexes_dropped = True
-            if self._has_cells:
-                await self._suspend_cell_triggers()
-        else:
-            await self.restore()
+        for index in _TABLE.indexes:
+            await self._execute(self._sql(DropIndex(index, if_exists=True)))
+        self._indexes_dropped = True
+        if self._has_cells:
+            await self._suspend_cell_triggers()
+
+    async def _get_ready(self) -> None:  # noqa: B027  (a hook)
+        """Set up what an import needs (statements, settings); undone by close."""
+
+    async def repair(self) -> None:
+        """Put back what a killed bulk load left out (see restore); all the bot's start-up does with a writer."""
+        self._has_cells = await self._has_table("consumer_cells")
+        await self.restore()
 
     async def restore(self) -> None:
         """Create missing keys and secondary indexes; turn the cell-count triggers back on (and recount) if off."""
@@ -211,8 +220,11 @@ class SqliteWriter(BatchWriter):
         for sql in await self._missing_triggers():
             await self._execute(sql)
 
-    async def open(self, *, wait: bool = True) -> None:
-        await super().open(wait=wait)
+    def __init__(self, driver: Any, dialect: Dialect, stamp_param: object) -> None:
+        super().__init__(driver, dialect, stamp_param)
+        self._saved_pragmas: dict[str, Any] = {}  # put back by close
+
+    async def _get_ready(self) -> None:
         self._saved_pragmas = {name: (await self._fetch(f"PRAGMA {name}"))[0][0] for name in SQLITE_IMPORT_PRAGMAS}
         for name, value in SQLITE_IMPORT_PRAGMAS.items():
             await self._execute(f"PRAGMA {name} = {int(value)}")

@@ -189,3 +189,17 @@ async def test_the_bots_start_up_puts_back_the_keys_unless_an_import_is_running(
     assert first is not None and first.name == "Ramesh Patel 1"
     async with db.reader() as session:
         assert (await session.execute(text("SELECT consumer_id FROM complaints"))).scalar_one() == first.id
+
+
+async def test_the_bots_start_up_on_an_empty_register_only_checks(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    async def set_default(writer: PostgresWriter) -> bool:
+        calls.append("stamp default")
+        return False
+
+    monkeypatch.setattr(PostgresWriter, "_set_stamp_default", set_default)
+    assert await repair_register(db)
+    assert calls == [] and await constraint_names(db) == KEY_NAMES and await count(db) == 0
